@@ -1,0 +1,200 @@
+/**
+ * The connector's configuration: read from the environment once at start-up, checked,
+ * and frozen. Nothing else in the connector reads `process.env`.
+ *
+ * Every variable is documented in docs/configuration.md; a missing or malformed value
+ * throws a {@link ConfigError} whose message names the variable and what it expects.
+ */
+import { tmpdir } from 'node:os';
+import { isAbsolute } from 'node:path';
+
+/** Which consistency policy the connector applies to writes. */
+export type Variant = 'lww' | 'cas';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  /** `lww`: last write wins; `cas`: writes are conditional on the generation last observed. */
+  readonly variant: Variant;
+  /** Path of the Unix socket the connector serves on. */
+  readonly socketPath: string;
+  /** File mode given to the socket (connecting needs write permission). */
+  readonly socketMode: number;
+  readonly bucket: string;
+  /** Object-name prefix, without leading or trailing `/`; empty for the bucket root. */
+  readonly prefix: string;
+  readonly project: string | undefined;
+  /** Emulator origin (`http://host:port`); when set no credentials are used for requests. */
+  readonly emulatorOrigin: string | undefined;
+  /** Lifetime of `signed_url` attributes, in seconds (GCS allows at most 7 days). */
+  readonly presignTtlSeconds: number;
+  /** Longest wait for GCS to answer one operation, retries included; for transfers, the longest stall. */
+  readonly gcsTimeoutMs: number;
+  /** Attempts per GCS operation, the first included (1 turns retries off). */
+  readonly gcsMaxAttempts: number;
+  /** Uploads at least this large use a resumable upload; smaller ones a single request. */
+  readonly resumableThresholdBytes: number;
+  /** Request bodies are held in memory up to this size; the rest goes to a temporary file. */
+  readonly spillThresholdBytes: number;
+  readonly tmpDir: string;
+  /** Largest request body accepted; larger ones are answered 413. */
+  readonly maxBodyBytes: number;
+  /** How many keys the CAS variant remembers generations for. */
+  readonly casMemoryKeys: number;
+  /** How long SIGTERM waits for requests in flight before closing connections. */
+  readonly shutdownGraceMs: number;
+  readonly logLevel: LogLevel;
+}
+
+/** A configuration value is missing or malformed; `message` is one line for the operator. */
+export class ConfigError extends Error {
+  readonly variable: string;
+
+  constructor(variable: string, expected: string) {
+    super(`${variable} ${expected}`);
+    this.variable = variable;
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const GIB = 1024 * MIB;
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, Ki: KIB, Mi: MIB, Gi: GIB, Ti: 1024 * GIB };
+const MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600;
+
+/** Reads and checks the configuration; throws {@link ConfigError} on the first bad value. */
+export function loadConfig(env: Env): Config {
+  const emulatorOrigin = optionalEmulatorOrigin(env, 'STORAGE_EMULATOR_HOST');
+  const config: Config = {
+    variant: requiredVariant(env, 'CONNECTOR_VARIANT'),
+    socketPath: requiredSocketPath(env, 'CONNECTOR_SOCKET'),
+    socketMode: fileMode(env, 'CONNECTOR_SOCKET_MODE', 0o666),
+    bucket: requiredBucket(env, 'STATE_BUCKET'),
+    prefix: statePrefix(env, 'STATE_PREFIX'),
+    project: nonEmpty(env, 'GCS_PROJECT'),
+    emulatorOrigin,
+    presignTtlSeconds: integer(env, 'STATE_PRESIGN_TTL', 3600, 1, MAX_PRESIGN_TTL_SECONDS, 'seconds'),
+    gcsTimeoutMs: integer(env, 'GCS_TIMEOUT_MS', 30_000, 100, 3_600_000, 'milliseconds'),
+    gcsMaxAttempts: integer(env, 'GCS_MAX_ATTEMPTS', 5, 1, 20, 'attempts'),
+    resumableThresholdBytes: size(env, 'GCS_RESUMABLE_THRESHOLD', 16 * MIB, 256 * KIB),
+    spillThresholdBytes: size(env, 'CONNECTOR_SPILL_THRESHOLD', 4 * MIB, 0),
+    tmpDir: absolutePath(env, 'CONNECTOR_TMPDIR', tmpdir()),
+    maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
+    casMemoryKeys: integer(env, 'CONNECTOR_CAS_MEMORY_KEYS', 100_000, 1, 10_000_000, 'keys'),
+    shutdownGraceMs: integer(env, 'CONNECTOR_SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000, 'milliseconds'),
+    logLevel: logLevel(env, 'CONNECTOR_LOG_LEVEL'),
+  };
+  return Object.freeze(config);
+}
+
+function nonEmpty(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function requiredVariant(env: Env, name: string): Variant {
+  const value = nonEmpty(env, name);
+  if (value === 'lww' || value === 'cas') return value;
+  throw new ConfigError(name, value === undefined
+    ? 'is required: "lww" (last write wins) or "cas" (compare-and-set); the container image sets it'
+    : `must be "lww" or "cas", got ${JSON.stringify(value)}`);
+}
+
+function requiredSocketPath(env: Env, name: string): string {
+  const value = nonEmpty(env, name);
+  if (value === undefined) {
+    throw new ConfigError(name, 'is required: the Unix socket path to serve on, e.g. /var/run/asya/state/weights.sock');
+  }
+  if (!isAbsolute(value)) throw new ConfigError(name, `must be an absolute path, got ${JSON.stringify(value)}`);
+  // sun_path holds 108 bytes on Linux, the terminating NUL included.
+  if (Buffer.byteLength(value) > 107) throw new ConfigError(name, 'must be at most 107 bytes long (the Unix socket path limit)');
+  return value;
+}
+
+// GCS bucket names: 3-63 characters (up to 222 with dots, 63 per dot-separated part),
+// lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit.
+const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
+
+function requiredBucket(env: Env, name: string): string {
+  const value = nonEmpty(env, name);
+  if (value === undefined) throw new ConfigError(name, 'is required: the name of an existing GCS bucket (the connector never creates buckets)');
+  const partsOk = value.split('.').every((part) => part.length > 0 && part.length <= 63);
+  if (!BUCKET_NAME.test(value) || !partsOk || (!value.includes('.') && value.length > 63) || value.startsWith('goog')) {
+    throw new ConfigError(name, `must be a valid GCS bucket name (3-63 lowercase letters, digits, "-", "_" or "."), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function statePrefix(env: Env, name: string): string {
+  const raw = env[name] ?? '';
+  const trimmed = raw.replace(/^\/+|\/+$/g, '');
+  if (trimmed === '') return '';
+  const bad = trimmed.split('/').find((segment) => segment === '' || segment === '.' || segment === '..');
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (bad !== undefined || /[\u0000-\u001f\u007f]/.test(trimmed)) {
+    throw new ConfigError(name, `must be "/"-separated names without empty, "." or ".." parts or control characters, got ${JSON.stringify(raw)}`);
+  }
+  if (Buffer.byteLength(trimmed) > 512) throw new ConfigError(name, 'must be at most 512 bytes long (GCS object names are at most 1024)');
+  return trimmed;
+}
+
+function optionalEmulatorOrigin(env: Env, name: string): string | undefined {
+  const value = nonEmpty(env, name);
+  if (value === undefined) return undefined;
+  // Like Google's SDKs, accept "host:port" without a scheme and assume plain HTTP.
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new ConfigError(name, `must be an emulator URL such as http://127.0.0.1:4443, got ${JSON.stringify(value)}`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new ConfigError(name, `must be an http(s) origin without a path, such as http://127.0.0.1:4443, got ${JSON.stringify(value)}`);
+  }
+  return url.origin;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number, unit: string): number {
+  const value = nonEmpty(env, name);
+  if (value === undefined) return fallback;
+  const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+    throw new ConfigError(name, `must be a whole number of ${unit} from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
+
+function size(env: Env, name: string, fallback: number, min: number): number {
+  const value = nonEmpty(env, name);
+  if (value === undefined) return fallback;
+  const match = /^(\d+)(Ki|Mi|Gi|Ti)?$/.exec(value);
+  const bytes = match?.[1] === undefined ? Number.NaN : Number(match[1]) * (SIZE_UNITS[match[2] ?? ''] ?? Number.NaN);
+  if (!Number.isSafeInteger(bytes) || bytes < min) {
+    throw new ConfigError(name, `must be a size in bytes of at least ${min}, optionally with a Ki, Mi, Gi or Ti suffix (e.g. 4Mi), got ${JSON.stringify(value)}`);
+  }
+  return bytes;
+}
+
+function fileMode(env: Env, name: string, fallback: number): number {
+  const value = nonEmpty(env, name);
+  if (value === undefined) return fallback;
+  if (!/^0?[0-7]{3}$/.test(value)) throw new ConfigError(name, `must be an octal file mode such as 0660, got ${JSON.stringify(value)}`);
+  return Number.parseInt(value, 8);
+}
+
+function absolutePath(env: Env, name: string, fallback: string): string {
+  const value = nonEmpty(env, name);
+  if (value === undefined) return fallback;
+  if (!isAbsolute(value)) throw new ConfigError(name, `must be an absolute directory path, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function logLevel(env: Env, name: string): LogLevel {
+  const value = nonEmpty(env, name)?.toLowerCase() ?? 'info';
+  if (value === 'debug' || value === 'info' || value === 'warn' || value === 'error') return value;
+  throw new ConfigError(name, `must be one of debug, info, warn, error, got ${JSON.stringify(value)}`);
+}

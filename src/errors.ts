@@ -1,0 +1,110 @@
+/**
+ * The errors the connector reports. Each has a stable `code`, the string the wire
+ * protocol puts in `{"error": code}`; `server/error-response.ts` maps codes to HTTP
+ * statuses in one table. Errors are created where the failure is understood (key
+ * validation, the GCS response mapper, the body spool) and never re-worded on the way.
+ */
+
+export type ErrorCode =
+  | 'bad_request'
+  | 'unsupported_attribute'
+  | 'permission_denied'
+  | 'key_not_found'
+  | 'not_found'
+  | 'conflict'
+  | 'too_large'
+  | 'internal_error'
+  | 'unavailable'
+  | 'timeout';
+
+/** Base class: every error the connector answers with on purpose. */
+export class ConnectorError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The request is malformed: key, query, header or body. */
+export class BadRequestError extends ConnectorError {
+  constructor(message: string) {
+    super('bad_request', message);
+  }
+}
+
+/** An xattr name this connector does not know. */
+export class UnsupportedAttributeError extends ConnectorError {
+  constructor(message: string) {
+    super('unsupported_attribute', message);
+  }
+}
+
+/** GCS refused the credentials, or the operation is not allowed (read-only attribute). */
+export class PermissionDeniedError extends ConnectorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('permission_denied', message, options);
+  }
+}
+
+/** No object under that key. */
+export class KeyNotFoundError extends ConnectorError {
+  constructor(message: string) {
+    super('key_not_found', message);
+  }
+}
+
+/** No such route. */
+export class RouteNotFoundError extends ConnectorError {
+  constructor(message: string) {
+    super('not_found', message);
+  }
+}
+
+/**
+ * Why a conditional write or delete was refused:
+ * - `exists`: an exclusive create (`If-None-Match: *`) found an object;
+ * - `generation_mismatch`: the object is no longer at the generation the write was
+ *   conditioned on (an explicit `If-Match`, or the generation the CAS variant remembered).
+ */
+export type ConflictReason = 'exists' | 'generation_mismatch';
+
+/** A precondition failed: the caller must read again before writing. */
+export class ConflictError extends ConnectorError {
+  readonly reason: ConflictReason;
+
+  constructor(reason: ConflictReason, message: string) {
+    super('conflict', message);
+    this.reason = reason;
+  }
+}
+
+/** A request body over the configured maximum. */
+export class TooLargeError extends ConnectorError {
+  constructor(message: string) {
+    super('too_large', message);
+  }
+}
+
+/** GCS could not be reached, or kept answering 5xx/429 until the retry budget ran out. */
+export class UnavailableError extends ConnectorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('unavailable', message, options);
+  }
+}
+
+/** GCS did not answer within the deadline. */
+export class DeadlineExceededError extends ConnectorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('timeout', message, options);
+  }
+}
+
+/** A fact the code relies on did not hold: a bug, answered 500 and logged with its stack. */
+export class InternalError extends ConnectorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('internal_error', message, options);
+  }
+}

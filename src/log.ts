@@ -1,0 +1,50 @@
+/**
+ * Structured logging: one JSON object per line on stdout. Callers pass facts (key,
+ * status, sizes, durations), never object contents or credentials.
+ */
+import type { LogLevel } from './config.ts';
+
+export type LogFields = Readonly<Record<string, unknown>>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+}
+
+const RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LogSink {
+  write(line: string): unknown;
+}
+
+/** A logger that writes levels at or above `level` to `sink` (stdout by default). */
+export function createLogger(level: LogLevel, sink: LogSink = process.stdout): Logger {
+  const threshold = RANK[level];
+  const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
+    if (RANK[lvl] < threshold) return;
+    const record: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg };
+    if (fields !== undefined) {
+      for (const [name, value] of Object.entries(fields)) record[name] = value instanceof Error ? describeError(value) : value;
+    }
+    sink.write(`${JSON.stringify(record)}\n`);
+  };
+  return {
+    debug: (msg, fields) => { emit('debug', msg, fields); },
+    info: (msg, fields) => { emit('info', msg, fields); },
+    warn: (msg, fields) => { emit('warn', msg, fields); },
+    error: (msg, fields) => { emit('error', msg, fields); },
+  };
+}
+
+function describeError(error: Error): Record<string, unknown> {
+  const described: Record<string, unknown> = { name: error.name, message: error.message, stack: error.stack };
+  const code = (error as { code?: unknown }).code;
+  if (code !== undefined) described.code = code;
+  if (error.cause instanceof Error) described.cause = describeError(error.cause);
+  return described;
+}
+
+/** A logger that drops everything, for tests of pure logic. */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

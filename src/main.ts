@@ -1,0 +1,126 @@
+/**
+ * The connector process: configuration → GCS store → bucket check → protocol server on
+ * the Unix socket; SIGTERM/SIGINT drain and exit 0.
+ *
+ * Exit codes: 0 clean stop; 1 start-up failed (bucket missing, no permission, GCS
+ * unreachable, socket path taken); 78 configuration error (EX_CONFIG).
+ */
+import { loadConfig, ConfigError, type Config } from './config.ts';
+import { ConnectorError } from './errors.ts';
+import { KeySpace } from './keys.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createConnectorMetrics } from './metrics/connector-metrics.ts';
+import { createProtocolServer } from './server/protocol-server.ts';
+import { closeGracefully, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
+import { StateService } from './state/state-service.ts';
+import { BackendHealth } from './store/backend-health.ts';
+import { createGcsStore } from './store/gcs/create-gcs-store.ts';
+import { compareAndSet } from './variants/cas.ts';
+import { GenerationMemory } from './variants/generation-memory.ts';
+import { lastWriteWins } from './variants/lww.ts';
+
+const EXIT_STARTUP_FAILED = 1;
+const EXIT_CONFIG = 78;
+const READINESS_FRESHNESS_MS = 10_000;
+const READINESS_PROBE_TIMEOUT_MS = 2_000;
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`configuration error: ${error.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const logger = createLogger(config.logLevel);
+  const metrics = createConnectorMetrics();
+  const keys = new KeySpace(config.prefix);
+  const listPrefix = keys.objectName('');
+
+  let health: BackendHealth | undefined;
+  const store = createGcsStore(config, {
+    onOutcome: (op, outcome) => {
+      metrics.gcsRequests.inc({ op, outcome });
+      health?.note(outcome);
+    },
+    onRetry: (op, error) => {
+      const reason = error instanceof ConnectorError ? error.code : 'unknown';
+      metrics.gcsRetries.inc({ op, reason });
+      logger.debug('retrying GCS request', { op, reason });
+    },
+  });
+  health = new BackendHealth({ probe: () => store.probe(listPrefix, READINESS_PROBE_TIMEOUT_MS), freshnessMs: READINESS_FRESHNESS_MS });
+
+  try {
+    await store.probe(listPrefix, config.gcsTimeoutMs);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    logger.error(`cannot use bucket gs://${config.bucket}: ${message}`, { bucket: config.bucket, endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com' });
+    await store.close();
+    process.exit(EXIT_STARTUP_FAILED);
+  }
+
+  const policy = config.variant === 'cas' ? compareAndSet(new GenerationMemory(config.casMemoryKeys)) : lastWriteWins;
+  const service = new StateService({ store, keys, policy, presignTtlSeconds: config.presignTtlSeconds });
+  const server = createProtocolServer({
+    service,
+    keys,
+    health,
+    metrics,
+    logger,
+    spillThresholdBytes: config.spillThresholdBytes,
+    maxBodyBytes: config.maxBodyBytes,
+    tmpDir: config.tmpDir,
+  });
+
+  try {
+    const { replacedStale } = await listenOnSocket(server, config.socketPath, config.socketMode);
+    if (replacedStale) logger.warn('replaced a stale socket file left by an earlier process', { socket: config.socketPath });
+  } catch (error) {
+    if (!(error instanceof SocketPathError) && (error as NodeJS.ErrnoException).code === undefined) throw error;
+    logger.error(`cannot serve on ${config.socketPath}: ${(error as Error).message}`);
+    await store.close();
+    process.exit(EXIT_STARTUP_FAILED);
+  }
+
+  logger.info('serving', {
+    variant: config.variant,
+    socket: config.socketPath,
+    bucket: config.bucket,
+    prefix: config.prefix,
+    endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com',
+    uptime_ms: Math.round(process.uptime() * 1000),
+  });
+  handleSignals(config, logger, async (graceMs) => {
+    const { forced } = await closeGracefully(server, config.socketPath, graceMs);
+    await store.close();
+    return forced;
+  });
+}
+
+function handleSignals(config: Config, logger: Logger, stop: (graceMs: number) => Promise<boolean>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn('second signal: exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info('stopping: finishing requests in flight', { signal, grace_ms: config.shutdownGraceMs });
+    stop(config.shutdownGraceMs).then(
+      (forced) => {
+        logger.info('stopped', { forced_close: forced });
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error('error while stopping', { error });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+await main();

@@ -1,0 +1,48 @@
+/**
+ * The connector's metrics, served at `GET /metrics`. Names and meanings are documented in
+ * docs/metrics.md; keep the two in step.
+ */
+import { Counter, Gauge, Histogram, Registry } from './registry.ts';
+
+const LATENCY_BOUNDS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
+export interface ConnectorMetrics {
+  readonly registry: Registry;
+  /** Protocol requests answered, by operation and HTTP status. */
+  readonly requests: Counter;
+  /** Protocol request latency in seconds, by operation. */
+  readonly requestSeconds: Histogram;
+  /** Requests in flight right now. */
+  inFlight: number;
+  /** GCS requests sent, by operation and outcome (HTTP status or a transport error kind). */
+  readonly gcsRequests: Counter;
+  /** GCS requests retried, by operation and reason. */
+  readonly gcsRetries: Counter;
+  /** Conflicts answered (409), by reason. */
+  readonly conflicts: Counter;
+  /** Request body bytes received from clients. */
+  readonly bytesIn: Counter;
+  /** Response body bytes sent to clients. */
+  readonly bytesOut: Counter;
+  /** Uploads whose body exceeded the spill threshold and went to a temporary file. */
+  readonly uploadsSpilled: Counter;
+}
+
+/** Creates the connector's metric set in a fresh registry. */
+export function createConnectorMetrics(): ConnectorMetrics {
+  const registry = new Registry();
+  const metrics: ConnectorMetrics = {
+    registry,
+    requests: registry.register(new Counter('asya_state_requests_total', 'Protocol requests answered, by operation and HTTP status.')),
+    requestSeconds: registry.register(new Histogram('asya_state_request_duration_seconds', 'Protocol request latency, by operation.', LATENCY_BOUNDS_SECONDS)),
+    inFlight: 0,
+    gcsRequests: registry.register(new Counter('asya_state_gcs_requests_total', 'GCS requests sent, by operation and outcome.')),
+    gcsRetries: registry.register(new Counter('asya_state_gcs_retries_total', 'GCS requests retried, by operation and reason.')),
+    conflicts: registry.register(new Counter('asya_state_conflicts_total', 'Writes and deletes refused with 409, by reason.')),
+    bytesIn: registry.register(new Counter('asya_state_bytes_received_total', 'Request body bytes received from clients.')),
+    bytesOut: registry.register(new Counter('asya_state_bytes_sent_total', 'Response body bytes sent to clients.')),
+    uploadsSpilled: registry.register(new Counter('asya_state_uploads_spilled_total', 'Uploads that spilled past the memory threshold to a temporary file.')),
+  };
+  registry.register(new Gauge('asya_state_requests_in_flight', 'Protocol requests being served.', () => metrics.inFlight));
+  return metrics;
+}

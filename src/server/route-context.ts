@@ -1,0 +1,26 @@
+/**
+ * What the routes are given to serve a request: the state service, the key rules, and
+ * the few settings of the request path.
+ */
+import type { KeySpace } from '../keys.ts';
+import type { Logger } from '../log.ts';
+import type { ConnectorMetrics } from '../metrics/connector-metrics.ts';
+import type { StateService } from '../state/state-service.ts';
+import type { BackendHealth } from '../store/backend-health.ts';
+
+export interface RouteContext {
+  readonly service: StateService;
+  readonly keys: KeySpace;
+  readonly health: BackendHealth;
+  readonly metrics: ConnectorMetrics;
+  readonly logger: Logger;
+  readonly spillThresholdBytes: number;
+  readonly maxBodyBytes: number;
+  readonly tmpDir: string;
+}
+
+/** A parsed request line: the path without its query, and the raw query. */
+export interface RequestTarget {
+  readonly path: string;
+  readonly rawQuery: string;
+}

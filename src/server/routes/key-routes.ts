@@ -1,0 +1,108 @@
+/**
+ * `/keys/...`: GET (download), PUT (upload), HEAD (stat), DELETE, and the listing at
+ * `GET /keys/`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { BadRequestError } from '../../errors.ts';
+import { spoolBody } from '../body-spool.ts';
+import { allowOnly, declaredLength, ifMatchGeneration, parseQuery, writePrecondition } from '../request-parts.ts';
+import type { RequestTarget, RouteContext } from '../route-context.ts';
+import { etagOf, sendJson, sendNoContent } from './json-response.ts';
+
+const MAX_PAGE = 1000;
+
+export async function getKey(_req: IncomingMessage, res: ServerResponse, rawKey: string, target: RequestTarget, ctx: RouteContext): Promise<void> {
+  const key = ctx.keys.parseFilePath(rawKey);
+  allowOnly(parseQuery(target.rawQuery), [], 'GET /keys/{key}');
+  const download = await ctx.service.read(key);
+  res.statusCode = 200;
+  res.setHeader('content-type', download.contentType);
+  res.setHeader('etag', etagOf(download.generation));
+  if (download.size !== undefined) res.setHeader('content-length', download.size);
+  if (download.lastModified !== undefined) res.setHeader('last-modified', download.lastModified);
+  download.body.on('data', (chunk: Buffer) => { ctx.metrics.bytesOut.inc({}, chunk.length); });
+  try {
+    await pipeline(download.body, res);
+  } catch (error) {
+    // The client went away, or GCS failed mid-body: the response is already started, so
+    // the connection is cut (a short body the client can detect), never padded.
+    if (!res.destroyed) res.destroy(error as Error);
+    ctx.logger.debug('download ended early', { key, error });
+  }
+}
+
+export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: string, target: RequestTarget, ctx: RouteContext): Promise<void> {
+  const key = ctx.keys.parseFilePath(rawKey);
+  allowOnly(parseQuery(target.rawQuery), [], 'PUT /keys/{key}');
+  const precondition = writePrecondition(req);
+  const length = declaredLength(req, ctx.maxBodyBytes);
+  const contentType = req.headers['content-type']?.trim() || 'application/octet-stream';
+  const body = await spoolBody(req, {
+    memoryLimitBytes: ctx.spillThresholdBytes,
+    maxBytes: ctx.maxBodyBytes,
+    tmpDir: ctx.tmpDir,
+    declaredLength: length,
+  });
+  try {
+    ctx.metrics.bytesIn.inc({}, body.size);
+    if (body.spilled) ctx.metrics.uploadsSpilled.inc();
+    const attributes = await ctx.service.write(key, body, precondition, contentType);
+    sendNoContent(res, { etag: etagOf(attributes.generation) });
+  } finally {
+    await body.dispose();
+  }
+}
+
+export async function headKey(_req: IncomingMessage, res: ServerResponse, rawKey: string, target: RequestTarget, ctx: RouteContext): Promise<void> {
+  const parsed = ctx.keys.parsePath(rawKey);
+  allowOnly(parseQuery(target.rawQuery), [], 'HEAD /keys/{key}');
+  const result = await ctx.service.head(parsed);
+  if (result.kind === 'directory') {
+    sendNoContent(res, { 'content-length': 0, 'x-is-file': 'false' });
+    return;
+  }
+  const { attributes } = result;
+  const headers: Record<string, string | number> = {
+    'content-length': attributes.size,
+    'x-is-file': 'true',
+    etag: etagOf(attributes.generation),
+    'content-type': attributes.contentType,
+  };
+  if (attributes.updated !== undefined) headers['last-modified'] = new Date(attributes.updated).toUTCString();
+  sendNoContent(res, headers);
+}
+
+export async function deleteKey(req: IncomingMessage, res: ServerResponse, rawKey: string, target: RequestTarget, ctx: RouteContext): Promise<void> {
+  const key = ctx.keys.parseFilePath(rawKey);
+  allowOnly(parseQuery(target.rawQuery), [], 'DELETE /keys/{key}');
+  if (req.headers['if-none-match'] !== undefined) throw new BadRequestError('If-None-Match has no meaning on DELETE; use If-Match: "<generation>"');
+  await ctx.service.remove(key, ifMatchGeneration(req));
+  sendNoContent(res);
+}
+
+export async function listKeys(_req: IncomingMessage, res: ServerResponse, target: RequestTarget, ctx: RouteContext): Promise<void> {
+  const query = parseQuery(target.rawQuery);
+  allowOnly(query, ['prefix', 'delimiter', 'limit', 'page_token'], 'GET /keys/');
+  const prefix = ctx.keys.checkListPrefix(query.get('prefix') ?? '');
+  const delimiter = query.has('delimiter') ? query.get('delimiter') || undefined : '/';
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  if (delimiter !== undefined && (/[\u0000-\u001f\u007f]/.test(delimiter) || delimiter.length > 16)) {
+    throw new BadRequestError('delimiter must be at most 16 characters without control characters');
+  }
+  const limitText = query.get('limit');
+  let limit: number | undefined;
+  if (limitText !== undefined) {
+    limit = /^\d{1,4}$/.test(limitText) ? Number(limitText) : Number.NaN;
+    if (!(limit >= 1 && limit <= MAX_PAGE)) throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_PAGE}, got ${JSON.stringify(limitText)}`);
+  }
+  const pageToken = query.get('page_token');
+  if (pageToken !== undefined && limit === undefined) throw new BadRequestError('page_token goes with limit (the page size)');
+  if (pageToken === '') throw new BadRequestError('page_token must not be empty; omit it for the first page');
+  const result = await ctx.service.list({ prefix, delimiter, limit, pageToken });
+  sendJson(res, 200, {
+    keys: result.keys,
+    prefixes: result.prefixes,
+    ...(result.nextPageToken === undefined ? {} : { next_page_token: result.nextPageToken }),
+  });
+}

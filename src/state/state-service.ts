@@ -1,0 +1,210 @@
+/**
+ * The protocol's operations on keys, free of HTTP: maps keys into the prefix, applies
+ * the variant's write policy, simulates directories over prefixes, and names attributes.
+ * The server parses requests into calls here and answers with what comes back.
+ */
+import {
+  BadRequestError,
+  ConflictError,
+  KeyNotFoundError,
+  PermissionDeniedError,
+  UnsupportedAttributeError,
+} from '../errors.ts';
+import type { KeySpace, KeyTarget } from '../keys.ts';
+import type { ObjectAttributes, ObjectDownload, ObjectStore, UploadSource } from '../store/object-store.ts';
+import type { WritePolicy } from '../variants/write-policy.ts';
+
+/** A write's own precondition, from its request headers. */
+export type Precondition =
+  | { readonly kind: 'none' }
+  /** `If-None-Match: *`: only if no object exists. */
+  | { readonly kind: 'absent' }
+  /** `If-Match: "<generation>"`: only if the object is at that generation. */
+  | { readonly kind: 'generation'; readonly generation: string };
+
+export type HeadResult =
+  | { readonly kind: 'file'; readonly attributes: ObjectAttributes }
+  | { readonly kind: 'directory' };
+
+export interface ListRequest {
+  /** Mount-relative key prefix (checked). */
+  readonly prefix: string;
+  /** Undefined lists recursively. */
+  readonly delimiter: string | undefined;
+  /** One page of at most this many entries; undefined returns the whole listing. */
+  readonly limit: number | undefined;
+  readonly pageToken: string | undefined;
+}
+
+export interface ListResult {
+  readonly keys: string[];
+  readonly prefixes: string[];
+  readonly nextPageToken: string | undefined;
+}
+
+/** Extended attributes served under `/meta` (without the runtime's `user.asya.` prefix). */
+export const ATTRIBUTE_NAMES = ['url', 'signed_url', 'generation', 'metageneration', 'content_type', 'storage_class'] as const;
+export type AttributeName = (typeof ATTRIBUTE_NAMES)[number];
+
+const WRITABLE_ATTRIBUTE: AttributeName = 'content_type';
+const GCS_MAX_PAGE = 1000;
+// type/subtype with optional parameters; no control characters.
+const CONTENT_TYPE = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(?:\s*;\s*[\w!#$&^.+-]+=(?:[\w!#$&^.+-]+|"[^"\\\r\n]*"))*$/;
+
+export interface StateServiceOptions {
+  readonly store: ObjectStore;
+  readonly keys: KeySpace;
+  readonly policy: WritePolicy;
+  readonly presignTtlSeconds: number;
+}
+
+export class StateService {
+  readonly #store: ObjectStore;
+  readonly #keys: KeySpace;
+  readonly #policy: WritePolicy;
+  readonly #presignTtlSeconds: number;
+
+  constructor(options: StateServiceOptions) {
+    this.#store = options.store;
+    this.#keys = options.keys;
+    this.#policy = options.policy;
+    this.#presignTtlSeconds = options.presignTtlSeconds;
+  }
+
+  async read(key: string): Promise<ObjectDownload> {
+    const name = this.#keys.objectName(key);
+    try {
+      const download = await this.#store.read(name);
+      this.#policy.observed(name, download.generation);
+      return download;
+    } catch (error) {
+      if (error instanceof KeyNotFoundError) this.#policy.observed(name, '0');
+      throw error;
+    }
+  }
+
+  async write(key: string, source: UploadSource, precondition: Precondition, contentType: string): Promise<ObjectAttributes> {
+    const name = this.#keys.objectName(key);
+    const ifGenerationMatch = precondition.kind === 'absent'
+      ? '0'
+      : precondition.kind === 'generation' ? precondition.generation : this.#policy.implicitCondition(name);
+    try {
+      const attributes = await this.#store.write(name, source, { ifGenerationMatch, contentType });
+      this.#policy.observed(name, attributes.generation);
+      return attributes;
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      this.#policy.conflicted(name);
+      if (precondition.kind !== 'absent' && error.reason === 'exists') {
+        throw new ConflictError('generation_mismatch', `"${key}" was created by another writer after it was read as absent; read it again and retry`);
+      }
+      throw error;
+    }
+  }
+
+  async head(target: KeyTarget): Promise<HeadResult> {
+    if (target.kind === 'directory') {
+      if (target.key === '' || await this.#hasEntriesUnder(target.key)) return { kind: 'directory' };
+      throw new KeyNotFoundError(`no directory "${target.key}"`);
+    }
+    try {
+      return { kind: 'file', attributes: await this.#store.stat(this.#keys.objectName(target.key)) };
+    } catch (error) {
+      if (error instanceof KeyNotFoundError && await this.#hasEntriesUnder(`${target.key}/`)) return { kind: 'directory' };
+      throw error;
+    }
+  }
+
+  async remove(key: string, ifGeneration: string | undefined): Promise<void> {
+    const name = this.#keys.objectName(key);
+    try {
+      await this.#store.remove(name, ifGeneration);
+      this.#policy.deleted(name);
+    } catch (error) {
+      if (error instanceof ConflictError) this.#policy.conflicted(name);
+      throw error;
+    }
+  }
+
+  async list(request: ListRequest): Promise<ListResult> {
+    const result: ListResult = { keys: [], prefixes: [], nextPageToken: undefined };
+    let pageToken = request.pageToken;
+    do {
+      const page = await this.#store.list({
+        prefix: this.#keys.objectName(request.prefix),
+        delimiter: request.delimiter,
+        pageSize: request.limit ?? GCS_MAX_PAGE,
+        pageToken,
+      });
+      for (const name of page.names) {
+        const key = this.#keys.keyOf(name);
+        // A name ending in "/" is a folder placeholder some tools create, not a file.
+        if (key !== undefined && key !== '' && !key.endsWith('/')) result.keys.push(key);
+      }
+      for (const prefix of page.prefixes) {
+        const key = this.#keys.keyOf(prefix);
+        if (key !== undefined && key !== '') result.prefixes.push(key);
+      }
+      pageToken = page.nextPageToken;
+    } while (request.limit === undefined && pageToken !== undefined);
+    return request.limit === undefined ? result : { ...result, nextPageToken: pageToken };
+  }
+
+  /** The attribute names an existing key has (all of them, for GCS). */
+  async attributeNames(key: string): Promise<readonly AttributeName[]> {
+    await this.#store.stat(this.#keys.objectName(key));
+    return ATTRIBUTE_NAMES;
+  }
+
+  async attribute(key: string, attribute: string): Promise<string> {
+    const known = knownAttribute(attribute);
+    const name = this.#keys.objectName(key);
+    if (known === 'generation') {
+      const remembered = this.#policy.remembered(name);
+      if (remembered === '0') throw new KeyNotFoundError(`no object ${this.#store.objectUrl(name)}`);
+      if (remembered !== undefined) return remembered;
+    }
+    const attributes = await this.#store.stat(name);
+    switch (known) {
+      case 'url': return this.#store.objectUrl(name);
+      case 'signed_url': return this.#store.signedReadUrl(name, this.#presignTtlSeconds);
+      case 'generation': return attributes.generation;
+      case 'metageneration': return attributes.metageneration;
+      case 'content_type': return attributes.contentType;
+      case 'storage_class': return attributes.storageClass ?? '';
+    }
+  }
+
+  async setAttribute(key: string, attribute: string, value: string): Promise<void> {
+    checkWritableAttribute(attribute);
+    if (!CONTENT_TYPE.test(value) || value.length > 256) {
+      throw new BadRequestError(`content_type must be a media type such as "application/json", got ${JSON.stringify(value.slice(0, 100))}`);
+    }
+    await this.#store.setContentType(this.#keys.objectName(key), value);
+  }
+
+  async #hasEntriesUnder(directoryKey: string): Promise<boolean> {
+    const page = await this.#store.list({
+      prefix: this.#keys.objectName(directoryKey),
+      delimiter: '/',
+      pageSize: 1,
+      pageToken: undefined,
+    });
+    return page.names.length > 0 || page.prefixes.length > 0;
+  }
+}
+
+function knownAttribute(attribute: string): AttributeName {
+  const known = ATTRIBUTE_NAMES.find((name) => name === attribute);
+  if (known === undefined) {
+    throw new UnsupportedAttributeError(`unknown attribute ${JSON.stringify(attribute)}; known: ${ATTRIBUTE_NAMES.join(', ')}`);
+  }
+  return known;
+}
+
+/** Throws unless `attribute` may be written: unknown → 400, read-only → 403. */
+export function checkWritableAttribute(attribute: string): void {
+  if (knownAttribute(attribute) !== WRITABLE_ATTRIBUTE) {
+    throw new PermissionDeniedError(`attribute ${JSON.stringify(attribute)} is read-only; only ${WRITABLE_ATTRIBUTE} can be set`);
+  }
+}

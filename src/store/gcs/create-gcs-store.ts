@@ -1,0 +1,36 @@
+/** Builds the GCS ObjectStore from the configuration. */
+import type { Config } from '../../config.ts';
+import { createCredentials } from './credentials.ts';
+import { GcsHttp } from './gcs-http.ts';
+import { GcsObjectStore } from './gcs-store.ts';
+
+const GCS_ORIGIN = 'https://storage.googleapis.com';
+
+export interface GcsStoreHooks {
+  /** Every GCS request's outcome: an HTTP status or an error code. */
+  readonly onOutcome: (op: string, outcome: string) => void;
+  /** Every retry, with the error that caused it. */
+  readonly onRetry: (op: string, error: unknown) => void;
+}
+
+export function createGcsStore(config: Config, hooks: GcsStoreHooks): GcsObjectStore {
+  const origin = config.emulatorOrigin ?? GCS_ORIGIN;
+  const credentials = createCredentials({ anonymous: config.emulatorOrigin !== undefined, project: config.project });
+  const http = new GcsHttp({
+    origin,
+    credentials,
+    timeoutMs: config.gcsTimeoutMs,
+    connections: 128,
+    onOutcome: hooks.onOutcome,
+  });
+  return new GcsObjectStore({
+    bucket: config.bucket,
+    http,
+    signer: credentials,
+    signingOrigin: origin,
+    timeoutMs: config.gcsTimeoutMs,
+    retry: { maxAttempts: config.gcsMaxAttempts, baseDelayMs: 100, maxDelayMs: 5_000 },
+    resumableThresholdBytes: config.resumableThresholdBytes,
+    onRetry: hooks.onRetry,
+  });
+}

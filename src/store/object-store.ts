@@ -1,0 +1,90 @@
+/**
+ * The object store as the connector needs it: exactly these operations, on full object
+ * names (the prefix is already applied by `server/keys.ts`). The GCS implementation lives
+ * in `store/gcs/`; tests of the protocol layer may use a fake.
+ *
+ * Failures are thrown as the errors of `../errors.ts` (KeyNotFoundError, ConflictError,
+ * PermissionDeniedError, UnavailableError, DeadlineExceededError, ...).
+ */
+import type { Readable } from 'node:stream';
+
+/** What the connector knows of a stored object. */
+export interface ObjectAttributes {
+  readonly name: string;
+  readonly size: number;
+  /** GCS generation, an int64 as a decimal string. */
+  readonly generation: string;
+  readonly metageneration: string;
+  readonly contentType: string;
+  /** Last modification, RFC 3339. */
+  readonly updated: string | undefined;
+  readonly storageClass: string | undefined;
+}
+
+/** An object's bytes, streaming, with what is known before the first byte. */
+export interface ObjectDownload {
+  readonly generation: string;
+  /** Undefined when the store cannot tell the length in advance. */
+  readonly size: number | undefined;
+  readonly contentType: string;
+  /** HTTP date of the last modification, when the store gives one. */
+  readonly lastModified: string | undefined;
+  readonly body: Readable;
+}
+
+/**
+ * The complete bytes of an upload, known before it is sent: size and MD5 up front, and a
+ * way to read them again from any offset (a retried or resumed upload sends them again).
+ */
+export interface UploadSource {
+  readonly size: number;
+  /** MD5 of the whole body, base64, for the store to verify. */
+  readonly md5Base64: string;
+  /** The bytes from `offset` to the end: a Buffer when they are in memory, else a stream. */
+  open(offset: number): Buffer | Readable;
+}
+
+export interface WriteOptions {
+  /** Write only if the object is at this generation; `"0"` means only if it does not exist. */
+  readonly ifGenerationMatch?: string | undefined;
+  readonly contentType: string;
+}
+
+export interface ListOptions {
+  /** Full object-name prefix. */
+  readonly prefix: string;
+  /** Group names by this delimiter; undefined lists recursively. */
+  readonly delimiter: string | undefined;
+  /** At most this many names and prefixes in the page. */
+  readonly pageSize: number;
+  readonly pageToken: string | undefined;
+}
+
+export interface ListPage {
+  readonly names: readonly string[];
+  readonly prefixes: readonly string[];
+  readonly nextPageToken: string | undefined;
+}
+
+export interface ObjectStore {
+  /** Streams an object's bytes (one request). */
+  read(name: string): Promise<ObjectDownload>;
+  /** An object's attributes (one request). */
+  stat(name: string): Promise<ObjectAttributes>;
+  /** Stores `source` as the object's new content; answers the new attributes. */
+  write(name: string, source: UploadSource, options: WriteOptions): Promise<ObjectAttributes>;
+  /** Deletes an object, optionally only at a given generation. */
+  remove(name: string, ifGenerationMatch?: string): Promise<void>;
+  /** One page of names and prefixes (one request). */
+  list(options: ListOptions): Promise<ListPage>;
+  /** Changes the object's content type (a metadata update; the generation stays). */
+  setContentType(name: string, contentType: string): Promise<ObjectAttributes>;
+  /** A V4 signed URL that lets its holder GET the object for `ttlSeconds`. */
+  signedReadUrl(name: string, ttlSeconds: number): Promise<string>;
+  /** The object's `gs://bucket/name` URL. */
+  objectUrl(name: string): string;
+  /** Checks, within `timeoutMs`, that the bucket answers and the credentials may list it. */
+  probe(prefix: string, timeoutMs: number): Promise<void>;
+  /** Closes connections; in-flight requests are allowed to finish. */
+  close(): Promise<void>;
+}
