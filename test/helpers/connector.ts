@@ -1,0 +1,116 @@
+/**
+ * The real connector for tests: `node src/main.ts` as a child process with a test
+ * environment, a socket in a fresh directory, and its log lines kept for assertions.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const MAIN = join(import.meta.dirname, '..', '..', 'src', 'main.ts');
+
+export interface Connector {
+  readonly socketPath: string;
+  readonly dir: string;
+  readonly process: ChildProcess;
+  /** Log lines (stdout) and stderr so far. */
+  readonly output: string[];
+  /** Peak resident set size so far, in MiB (VmHWM). */
+  peakRssMiB(): number;
+  /** SIGTERM and wait; answers the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+}
+
+export interface ConnectorOptions {
+  readonly emulatorOrigin: string;
+  readonly bucket: string;
+  readonly variant: 'lww' | 'cas';
+  readonly env?: Readonly<Record<string, string>>;
+  /** Reuse a socket path (for restart tests). */
+  readonly socketPath?: string;
+}
+
+/** Environment for a connector; tests of config errors start from this and remove parts. */
+export function connectorEnv(options: ConnectorOptions, socketPath: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    CONNECTOR_VARIANT: options.variant,
+    CONNECTOR_SOCKET: socketPath,
+    STATE_BUCKET: options.bucket,
+    STORAGE_EMULATOR_HOST: options.emulatorOrigin,
+    GCS_TIMEOUT_MS: '5000',
+    ...options.env,
+  };
+}
+
+/** Runs the connector with `env` until it exits; answers its exit code and output. */
+export async function runToExit(env: Readonly<Record<string, string>>, timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+export async function startConnector(options: ConnectorOptions): Promise<Connector> {
+  const dir = mkdtempSync(join(tmpdir(), 'asya-connector-'));
+  const socketPath = options.socketPath ?? join(dir, 'state.sock');
+  const child = spawn(process.execPath, [MAIN], {
+    env: connectorEnv(options, socketPath),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  let pending = '';
+  const onData = (chunk: Buffer): void => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    output.push(...lines);
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`connector did not start within 15 s:\n${output.join('\n')}`)); }, 15_000);
+    const check = (): void => {
+      if (output.some((line) => line.includes('"msg":"serving"'))) {
+        clearTimeout(timer);
+        child.stdout.off('data', check);
+        resolve();
+      }
+    };
+    child.stdout.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`connector exited with ${code} before serving:\n${output.join('\n')}${pending}`));
+    });
+  });
+  child.removeAllListeners('exit');
+
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return {
+    socketPath,
+    dir,
+    process: child,
+    output,
+    peakRssMiB() {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+      return Math.round((kib / 1024) * 10) / 10;
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
