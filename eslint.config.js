@@ -16,11 +16,19 @@ export default tseslint.config(
       '@typescript-eslint/no-unnecessary-condition': ['error', { allowConstantLoopConditions: true }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'error',
+      '@typescript-eslint/no-floating-promises': ['error', {
+        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
+      }],
     },
   },
   {
     files: ['scripts/**', 'test/**', 'bench/**', 'examples/**'],
-    rules: { 'no-console': 'off' },
+    rules: {
+      'no-console': 'off',
+      '@typescript-eslint/require-await': 'off',
+      // Test helpers use a type parameter as a checked cast of parsed JSON.
+      '@typescript-eslint/no-unnecessary-type-parameters': 'off',
+    },
   },
   {
     files: ['eslint.config.js'],

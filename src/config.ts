@@ -24,6 +24,8 @@ export interface Config {
   /** Object-name prefix, without leading or trailing `/`; empty for the bucket root. */
   readonly prefix: string;
   readonly project: string | undefined;
+  /** Service-account key file (GOOGLE_APPLICATION_CREDENTIALS), if one is named. */
+  readonly credentialsFile: string | undefined;
   /** Emulator origin (`http://host:port`); when set no credentials are used for requests. */
   readonly emulatorOrigin: string | undefined;
   /** Lifetime of `signed_url` attributes, in seconds (GCS allows at most 7 days). */
@@ -75,6 +77,7 @@ export function loadConfig(env: Env): Config {
     bucket: requiredBucket(env, 'STATE_BUCKET'),
     prefix: statePrefix(env, 'STATE_PREFIX'),
     project: nonEmpty(env, 'GCS_PROJECT'),
+    credentialsFile: optionalAbsolutePath(env, 'GOOGLE_APPLICATION_CREDENTIALS'),
     emulatorOrigin,
     presignTtlSeconds: integer(env, 'STATE_PRESIGN_TTL', 3600, 1, MAX_PRESIGN_TTL_SECONDS, 'seconds'),
     gcsTimeoutMs: integer(env, 'GCS_TIMEOUT_MS', 30_000, 100, 3_600_000, 'milliseconds'),
@@ -190,6 +193,12 @@ function absolutePath(env: Env, name: string, fallback: string): string {
   const value = nonEmpty(env, name);
   if (value === undefined) return fallback;
   if (!isAbsolute(value)) throw new ConfigError(name, `must be an absolute directory path, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function optionalAbsolutePath(env: Env, name: string): string | undefined {
+  const value = nonEmpty(env, name);
+  if (value !== undefined && !isAbsolute(value)) throw new ConfigError(name, `must be an absolute file path, got ${JSON.stringify(value)}`);
   return value;
 }
 

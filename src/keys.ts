@@ -24,7 +24,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function decodeComponent(raw: string, what: string): string {
   let text = raw;
   // Node hands over raw non-ASCII request-line bytes as latin1; read them back as UTF-8.
-  if (/[^\u0000-\u007f]/.test(raw)) {
+  if (/[\u0080-\uffff]/.test(raw)) {
     try {
       text = utf8.decode(Buffer.from(raw, 'latin1'));
     } catch {

@@ -38,11 +38,12 @@ async function main(): Promise<void> {
   const keys = new KeySpace(config.prefix);
   const listPrefix = keys.objectName('');
 
-  let health: BackendHealth | undefined;
+  // The probe is only called once serving, after `store` below exists.
+  const health = new BackendHealth({ probe: () => store.probe(listPrefix, READINESS_PROBE_TIMEOUT_MS), freshnessMs: READINESS_FRESHNESS_MS });
   const store = createGcsStore(config, {
     onOutcome: (op, outcome) => {
       metrics.gcsRequests.inc({ op, outcome });
-      health?.note(outcome);
+      health.note(outcome);
     },
     onRetry: (op, error) => {
       const reason = error instanceof ConnectorError ? error.code : 'unknown';
@@ -50,7 +51,6 @@ async function main(): Promise<void> {
       logger.debug('retrying GCS request', { op, reason });
     },
   });
-  health = new BackendHealth({ probe: () => store.probe(listPrefix, READINESS_PROBE_TIMEOUT_MS), freshnessMs: READINESS_FRESHNESS_MS });
 
   try {
     await store.probe(listPrefix, config.gcsTimeoutMs);

@@ -36,12 +36,15 @@ class RecentNames {
       this.#added = 0;
     }
     this.#added += 1;
-    for (const bit of this.#positions(name)) this.#current[bit >>> 3]! |= 1 << (bit & 7);
+    for (const bit of this.#positions(name)) {
+      const index = bit >>> 3;
+      this.#current[index] = (this.#current[index] ?? 0) | (1 << (bit & 7));
+    }
   }
 
   has(name: string): boolean {
     const positions = this.#positions(name);
-    const inFilter = (filter: Uint8Array): boolean => positions.every((bit) => (filter[bit >>> 3]! & (1 << (bit & 7))) !== 0);
+    const inFilter = (filter: Uint8Array): boolean => positions.every((bit) => ((filter[bit >>> 3] ?? 0) & (1 << (bit & 7))) !== 0);
     return inFilter(this.#current) || inFilter(this.#previous);
   }
 

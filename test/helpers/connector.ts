@@ -21,6 +21,8 @@ export interface Connector {
   stop(): Promise<number | null>;
   /** SIGKILL and wait. */
   kill(): Promise<void>;
+  /** Waits for the process to exit by itself; answers the exit code. */
+  exited(): Promise<number | null>;
 }
 
 export interface ConnectorOptions {
@@ -41,6 +43,8 @@ export function connectorEnv(options: ConnectorOptions, socketPath: string): Rec
     STATE_BUCKET: options.bucket,
     STORAGE_EMULATOR_HOST: options.emulatorOrigin,
     GCS_TIMEOUT_MS: '5000',
+    // Never let google-auth-library look for a GCE metadata server from a test.
+    METADATA_SERVER_DETECTION: 'none',
     ...options.env,
   };
 }
@@ -112,5 +116,6 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
     },
+    exited: async () => exited,
   };
 }

@@ -67,6 +67,13 @@ export async function startEmulator(): Promise<Emulator> {
     await waitUntilAnswering(origin, child);
   };
   await launch();
+  const stop = async (): Promise<void> => {
+    // A killed child has a signalCode and no exitCode.
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
   return {
     origin,
     port,
@@ -78,14 +85,9 @@ export async function startEmulator(): Promise<Emulator> {
       });
       if (!res.ok) throw new Error(`creating bucket ${name}: HTTP ${res.status} ${await res.text()}`);
     },
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    },
+    stop,
     async restart() {
-      await this.stop();
+      await stop();
       await launch();
     },
   };

@@ -2,7 +2,7 @@
  * HTTP over the connector's Unix socket, as the runtimes send it: by default one new
  * connection per request (the Python runtime's way), or through a keep-alive agent.
  */
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 
 export interface Answer {

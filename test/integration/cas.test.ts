@@ -65,7 +65,7 @@ describe('cas variant', () => {
       ]);
       const statuses = answers.map((res) => res.status).sort();
       assert.deepEqual(statuses, [204, 409]);
-      const winner = answers[0]?.status === 204 ? 'from-a' : 'from-b';
+      const winner = answers[0].status === 204 ? 'from-a' : 'from-b';
       assert.equal((await getDirect(emulator, bucket, 'race/new'))?.toString(), winner);
       const loser = answers.find((res) => res.status === 409);
       assert.equal(loser?.json().reason, 'generation_mismatch', 'an implicit absent-condition losing is a CAS conflict, not an exclusive create');
@@ -207,7 +207,7 @@ describe('answers lost after GCS acted', () => {
   });
   after(async () => { await proxy.close(); });
 
-  const isUpload = (req: { method?: string; url?: string }): boolean => req.method === 'POST' && (req.url ?? '').startsWith('/upload/');
+  const isUpload = (req: { method?: string | undefined; url?: string | undefined }): boolean => req.method === 'POST' && (req.url ?? '').startsWith('/upload/');
 
   it('cas: a conditional write whose answer was lost is retried, gets 412, is recognised as ours and succeeds', async () => {
     const connector = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant: 'cas' });

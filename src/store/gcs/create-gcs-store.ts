@@ -15,7 +15,11 @@ export interface GcsStoreHooks {
 
 export function createGcsStore(config: Config, hooks: GcsStoreHooks): GcsObjectStore {
   const origin = config.emulatorOrigin ?? GCS_ORIGIN;
-  const credentials = createCredentials({ anonymous: config.emulatorOrigin !== undefined, project: config.project });
+  const credentials = createCredentials({
+    anonymous: config.emulatorOrigin !== undefined,
+    project: config.project,
+    keyFile: config.credentialsFile,
+  });
   const http = new GcsHttp({
     origin,
     credentials,

@@ -29,6 +29,8 @@ export interface CredentialsOptions {
   /** True against an emulator: no `Authorization` header is sent. */
   readonly anonymous: boolean;
   readonly project: string | undefined;
+  /** A service-account key file; without one, ADC looks further (Workload Identity, metadata server). */
+  readonly keyFile: string | undefined;
 }
 
 /** Application Default Credentials, resolved lazily on first use. */
@@ -38,8 +40,17 @@ export function createCredentials(options: CredentialsOptions): Credentials {
     auth ??= import('google-auth-library').then(({ GoogleAuth: Auth }) => new Auth({
       scopes: [SCOPE],
       ...(options.project === undefined ? {} : { projectId: options.project }),
+      ...(options.keyFile === undefined ? {} : { keyFilename: options.keyFile }),
     }));
     return auth;
+  };
+  // Against an emulator only a key file can sign: looking further would mean asking a
+  // metadata server that a local or CI machine does not have.
+  const signingAuth = async (): Promise<GoogleAuth> => {
+    if (options.anonymous && options.keyFile === undefined) {
+      throw new Error('against an emulator, signing needs GOOGLE_APPLICATION_CREDENTIALS naming a service account key file');
+    }
+    return googleAuth();
   };
 
   return {
@@ -54,7 +65,7 @@ export function createCredentials(options: CredentialsOptions): Credentials {
     },
     async email() {
       try {
-        const credentials = await (await googleAuth()).getCredentials();
+        const credentials = await (await signingAuth()).getCredentials();
         if (credentials.client_email !== undefined) return credentials.client_email;
       } catch (error) {
         throw cannotSign(error);
@@ -63,7 +74,7 @@ export function createCredentials(options: CredentialsOptions): Credentials {
     },
     async sign(data) {
       try {
-        return Buffer.from(await (await googleAuth()).sign(data), 'base64');
+        return Buffer.from(await (await signingAuth()).sign(data), 'base64');
       } catch (error) {
         throw cannotSign(error);
       }

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+const required = { CONNECTOR_VARIANT: 'cas', CONNECTOR_SOCKET: '/run/s.sock', STATE_BUCKET: 'my-bucket' };
+
+describe('loadConfig', () => {
+  it('fills documented defaults', () => {
+    const config = loadConfig(required);
+    assert.equal(config.variant, 'cas');
+    assert.equal(config.prefix, '');
+    assert.equal(config.socketMode, 0o666);
+    assert.equal(config.presignTtlSeconds, 3600);
+    assert.equal(config.spillThresholdBytes, 4 * 1024 * 1024);
+    assert.equal(config.resumableThresholdBytes, 16 * 1024 * 1024);
+    assert.equal(config.maxBodyBytes, 5 * 1024 ** 3);
+    assert.equal(config.gcsTimeoutMs, 30_000);
+    assert.equal(config.gcsMaxAttempts, 5);
+    assert.equal(config.emulatorOrigin, undefined);
+    assert.ok(Object.isFrozen(config));
+  });
+
+  it('strips slashes around STATE_PREFIX', () => {
+    assert.equal(loadConfig({ ...required, STATE_PREFIX: '/models/v2/' }).prefix, 'models/v2');
+  });
+
+  it('accepts sizes with binary suffixes and octal modes', () => {
+    const config = loadConfig({ ...required, CONNECTOR_SPILL_THRESHOLD: '8Mi', CONNECTOR_MAX_BODY: '2Gi', CONNECTOR_SOCKET_MODE: '0660' });
+    assert.equal(config.spillThresholdBytes, 8 * 1024 * 1024);
+    assert.equal(config.maxBodyBytes, 2 * 1024 ** 3);
+    assert.equal(config.socketMode, 0o660);
+  });
+
+  it('reads STORAGE_EMULATOR_HOST with or without a scheme, as Google SDKs do', () => {
+    assert.equal(loadConfig({ ...required, STORAGE_EMULATOR_HOST: 'localhost:4443' }).emulatorOrigin, 'http://localhost:4443');
+    assert.equal(loadConfig({ ...required, STORAGE_EMULATOR_HOST: 'http://fake-gcs:4443/' }).emulatorOrigin, 'http://fake-gcs:4443');
+  });
+
+  it('names the variable in every error', () => {
+    const cases: Record<string, string> = {
+      STATE_BUCKET: 'UPPER',
+      STATE_PREFIX: 'a/../b',
+      CONNECTOR_SOCKET: 'x'.repeat(200).replace(/^/, '/'),
+      GCS_TIMEOUT_MS: '10',
+      STATE_PRESIGN_TTL: '0',
+      GOOGLE_APPLICATION_CREDENTIALS: 'key.json',
+    };
+    for (const [name, value] of Object.entries(cases)) {
+      assert.throws(() => loadConfig({ ...required, [name]: value }), (error: unknown) => error instanceof ConfigError && error.variable === name && error.message.startsWith(`${name} must`), name);
+    }
+  });
+
+  it('accepts dotted bucket names up to 222 characters and refuses "goog" prefixes', () => {
+    assert.equal(loadConfig({ ...required, STATE_BUCKET: 'data.example.com' }).bucket, 'data.example.com');
+    assert.throws(() => loadConfig({ ...required, STATE_BUCKET: 'google-bucket' }), ConfigError);
+    assert.throws(() => loadConfig({ ...required, STATE_BUCKET: 'ab' }), ConfigError);
+  });
+});
