@@ -2,7 +2,7 @@
  * The connector's configuration: read from the environment once at start-up, checked,
  * and frozen. Nothing else in the connector reads `process.env`.
  *
- * Every variable is documented in docs/configuration.md; a missing or malformed value
+ * Every variable is documented in the README (Configuration); a missing or malformed value
  * throws a {@link ConfigError} whose message names the variable and what it expects.
  */
 import { tmpdir } from 'node:os';

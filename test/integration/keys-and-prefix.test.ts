@@ -129,6 +129,21 @@ describe('key validation', () => {
   });
 });
 
+describe('malformed requests the HTTP parser refuses', () => {
+  it('a request head over 16 KiB is answered 431 with a JSON body, and the connector keeps serving', async () => {
+    const answer = await rawExchange(sock, `GET /keys/a HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(20_000)}\r\n\r\n`);
+    assert.match(answer, /^HTTP\/1\.1 431 /);
+    assert.match(answer, /"error":"bad_request"/);
+    assert.equal((await request(sock, '/healthz')).status, 200);
+  });
+
+  it('a broken request line is answered 400 with a JSON body', async () => {
+    const answer = await rawExchange(sock, 'GARBAGE\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.match(answer, /"error":"bad_request"/);
+  });
+});
+
 describe('prefix isolation (STATE_PREFIX=models/v2)', () => {
   it('objects map to STATE_PREFIX + "/" + key', async () => {
     await request(sock, '/keys/new/thing', { method: 'PUT', body: 'n' });
