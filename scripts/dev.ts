@@ -55,7 +55,7 @@ async function startConnectorProcess(env: Record<string, string>): Promise<void>
   const child = spawn(process.execPath, [join(ROOT, 'src', 'main.ts')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       process.stdout.write(`  connector | ${chunk.toString()}`);
       if (chunk.toString().includes('"msg":"serving"')) resolve();
     });
