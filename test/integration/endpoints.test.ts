@@ -301,6 +301,24 @@ for (const variant of ['lww', 'cas'] as const) {
       });
     });
 
+    it('GET, PUT, HEAD of a file, DELETE and a list page each cost exactly one GCS request', async () => {
+      const gcs = (): Promise<number> => metricValue(sock, 'asya_state_gcs_requests_total');
+      const steps: [string, () => Promise<unknown>][] = [
+        ['PUT', () => request(sock, '/keys/one/k', { method: 'PUT', body: 'x' })],
+        ['PUT over an existing key', () => request(sock, '/keys/one/k', { method: 'PUT', body: 'y' })],
+        ['GET', () => request(sock, '/keys/one/k')],
+        ['GET of a missing key', () => request(sock, '/keys/one/missing')],
+        ['HEAD of a file', () => request(sock, '/keys/one/k', { method: 'HEAD' })],
+        ['list page', () => request(sock, '/keys/?prefix=one/&limit=10')],
+        ['DELETE', () => request(sock, '/keys/one/k', { method: 'DELETE' })],
+      ];
+      for (const [name, step] of steps) {
+        const before = await gcs();
+        await step();
+        assert.equal(await gcs() - before, 1, name);
+      }
+    });
+
     it('GET /metrics answers Prometheus text that counts the requests made', async () => {
       const before = await metricValue(sock, 'asya_state_requests_total', { op: 'healthz' });
       await request(sock, '/healthz');
