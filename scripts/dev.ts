@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { START_ARGS } from '../test/helpers/connector.ts';
 import { emulatorBinary, freePort } from '../test/helpers/emulator.ts';
 import { request } from '../test/helpers/socket-http.ts';
 
@@ -52,7 +53,7 @@ async function startEmulatorProcess(port: number): Promise<string> {
 }
 
 async function startConnectorProcess(env: Record<string, string>): Promise<void> {
-  const child = spawn(process.execPath, [join(ROOT, 'src', 'main.ts')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, START_ARGS, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {

@@ -7,7 +7,15 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'main.ts');
+const ROOT = join(import.meta.dirname, '..', '..');
+
+/** The arguments `npm start` gives node, so tests run the connector exactly as its entrypoint does. */
+export const START_ARGS: readonly string[] = (() => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [command, ...args] = pkg.scripts.start.split(' ');
+  if (command !== 'node') throw new Error('package.json "start" is expected to be "node <flags> src/main.ts"');
+  return args.map((arg) => (arg.endsWith('.ts') ? join(ROOT, arg) : arg));
+})();
 
 export interface Connector {
   readonly socketPath: string;
@@ -51,7 +59,7 @@ export function connectorEnv(options: ConnectorOptions, socketPath: string): Rec
 
 /** Runs the connector with `env` until it exits; answers its exit code and output. */
 export async function runToExit(env: Readonly<Record<string, string>>, timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, START_ARGS, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
@@ -65,7 +73,7 @@ export async function runToExit(env: Readonly<Record<string, string>>, timeoutMs
 export async function startConnector(options: ConnectorOptions): Promise<Connector> {
   const dir = mkdtempSync(join(tmpdir(), 'asya-connector-'));
   const socketPath = options.socketPath ?? join(dir, 'state.sock');
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, START_ARGS, {
     env: connectorEnv(options, socketPath),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

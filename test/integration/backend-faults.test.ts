@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
+import { recordFigures } from '../helpers/figures.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
 
 let emulator: Emulator;
@@ -76,7 +77,7 @@ describe('GCS answers mapped to the error table', () => {
     proxy.clear();
     assert.equal(res.status, 504);
     assert.equal(res.json().error, 'timeout');
-    console.log(`# stalled backend answered 504 after ${elapsed} ms (GCS_TIMEOUT_MS=${TIMEOUT_MS})`);
+    recordFigures('stalled backend', { answered: res.status, elapsed_ms: elapsed, gcs_timeout_ms: TIMEOUT_MS });
     assert.ok(elapsed >= TIMEOUT_MS, 'not before the deadline');
   });
 
@@ -123,7 +124,9 @@ async function startFaultProxyAnswering404Bucket(): Promise<Connector> {
 describe('the emulator going away and coming back', () => {
   it('requests answer 503 while it is down, /readyz turns 503, and both recover without a restart', async () => {
     await emulator.stop();
+    const started = Date.now();
     const down = await request(sock, '/keys/anything');
+    const downMs = Date.now() - started;
     assert.ok(down.status === 503 || down.status === 504, `answered ${down.status}`);
     assert.ok(['unavailable', 'timeout'].includes(String(down.json().error)));
     const readyDown = await request(sock, '/readyz');
@@ -136,5 +139,8 @@ describe('the emulator going away and coming back', () => {
     assert.equal((await request(sock, '/keys/back/k', { method: 'PUT', body: 'back' })).status, 204);
     assert.equal((await request(sock, '/keys/back/k')).text(), 'back');
     assert.equal((await request(sock, '/readyz')).status, 200);
+    recordFigures('emulator killed and restarted', {
+      answer_while_down: down.status, answer_ms: downMs, readyz_while_down: readyDown.status, recovered_without_restart: true,
+    });
   });
 });

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { getDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
+import { recordFigures } from '../helpers/figures.ts';
 import { metricValue, rawExchange, request } from '../helpers/socket-http.ts';
 
 const MIB = 1024 * 1024;
@@ -92,7 +93,7 @@ describe('large objects', () => {
     assert.equal(received, size);
     assert.equal(hash.digest('hex'), expected);
     const peak = connector.peakRssMiB();
-    console.log(`# 64 MiB PUT+GET through the connector: peak RSS ${peak} MiB (before: ${rssBefore} MiB)`);
+    recordFigures('64 MiB round trip', { bytes: size, peak_rss_mib: peak, peak_rss_before_mib: rssBefore });
     assert.deepEqual(spoolFiles(), [], 'the spill file is removed after the upload');
   });
 

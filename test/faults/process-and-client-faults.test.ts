@@ -1,0 +1,170 @@
+/**
+ * Process and client faults: SIGKILL in the middle of uploads (the object is afterwards
+ * the old or the new version, never partial), SIGTERM with several uploads in flight, a
+ * client leaving mid-download while other downloads finish intact, and a backend that
+ * stalls or cuts its answers (no leaked sockets or descriptors).
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startConnector } from '../helpers/connector.ts';
+import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { openFds, recordFigures } from '../helpers/figures.ts';
+import { request } from '../helpers/socket-http.ts';
+
+const MIB = 1024 * 1024;
+let emulator: Emulator;
+const bucket = 'process-faults';
+
+before(async () => {
+  emulator = await startEmulator();
+  await emulator.createBucket(bucket);
+});
+after(async () => { await emulator.stop(); });
+
+function filled(size: number, byte: number): Buffer {
+  return Buffer.alloc(size, byte);
+}
+
+/** Sends a PUT slowly (in pieces), resolving with the status or the error when the connection dies. */
+function slowPut(socketPath: string, key: string, body: Buffer, pieces: number, pauseMs: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ socketPath, path: `/keys/${key}`, method: 'PUT', headers: { 'content-length': String(body.length) }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => { resolve(res.statusCode ?? 0); });
+    });
+    req.on('error', (error) => { resolve(error.message); });
+    void (async () => {
+      const step = Math.ceil(body.length / pieces);
+      for (let offset = 0; offset < body.length; offset += step) {
+        if (req.destroyed) return;
+        req.write(body.subarray(offset, offset + step));
+        await sleep(pauseMs);
+      }
+      req.end();
+    })();
+  });
+}
+
+describe('SIGKILL during uploads', () => {
+  it('leaves every object at its old or its new version, never partial', async () => {
+    const rounds = 12;
+    const outcomes = { old: 0, new: 0 };
+    for (let round = 0; round < rounds; round++) {
+      const key = `kill/k${round}`;
+      const oldBody = filled(3 * MIB, 0x61);
+      const newBody = filled(6 * MIB, 0x62);
+      await putDirect(emulator, bucket, key, oldBody);
+      const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
+      const put = slowPut(connector.socketPath, key, newBody, 24, 5);
+      // Kill at a different moment each round: while receiving, spooling, or uploading.
+      await sleep(20 + round * 25);
+      await connector.kill();
+      await put;
+      const stored = await getDirect(emulator, bucket, key);
+      assert.ok(stored !== undefined, 'the object still exists');
+      const isOld = stored.equals(oldBody);
+      const isNew = stored.equals(newBody);
+      assert.ok(isOld || isNew, `round ${round}: stored ${stored.length} bytes, neither the old nor the new version`);
+      outcomes[isOld ? 'old' : 'new'] += 1;
+    }
+    recordFigures('SIGKILL during upload', { rounds, ...outcomes, partial: 0 });
+  });
+});
+
+describe('SIGTERM with several uploads in flight', () => {
+  it('finishes all of them, then removes the socket and exits 0', async () => {
+    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'cas' });
+    const bodies = Array.from({ length: 6 }, (_, i) => filled(MIB + i, 0x30 + i));
+    const puts = bodies.map((body, i) => slowPut(connector.socketPath, `term/k${i}`, body, 10, 30));
+    await sleep(100);
+    connector.process.kill('SIGTERM');
+    const statuses = await Promise.all(puts);
+    assert.deepEqual(statuses, bodies.map(() => 204));
+    assert.equal(await connector.exited(), 0);
+    assert.ok(!existsSync(connector.socketPath));
+    for (const [i, body] of bodies.entries()) assert.deepEqual(await getDirect(emulator, bucket, `term/k${i}`), body);
+    recordFigures('SIGTERM with uploads in flight', { uploads: bodies.length, completed: statuses.length, exit_code: 0 });
+  });
+});
+
+describe('a client leaving mid-download', () => {
+  it('does not disturb other downloads in flight', async () => {
+    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
+    try {
+      const body = Buffer.alloc(16 * MIB);
+      for (let i = 0; i < body.length; i += 4) body.writeUInt32LE((i * 2654435761) >>> 0, i);
+      const digest = createHash('md5').update(body).digest('hex');
+      await putDirect(emulator, bucket, 'dl/big', body);
+      const fdsBefore = openFds(connector.process.pid ?? 0);
+
+      const download = (abortAfter: number | undefined): Promise<string> => new Promise((resolve, reject) => {
+        const req = httpRequest({ socketPath: connector.socketPath, path: '/keys/dl/big', agent: false }, (res) => {
+          const hash = createHash('md5');
+          let received = 0;
+          res.on('data', (chunk: Buffer) => {
+            hash.update(chunk);
+            received += chunk.length;
+            if (abortAfter !== undefined && received >= abortAfter) {
+              req.destroy();
+              resolve('aborted');
+            }
+          });
+          res.on('end', () => { resolve(hash.digest('hex')); });
+          res.on('error', () => { resolve('aborted'); });
+        });
+        req.on('error', (error) => { if (abortAfter === undefined) reject(error); });
+        req.end();
+      });
+
+      const results = await Promise.all([download(undefined), download(MIB), download(undefined), download(2 * MIB), download(undefined), download(64 * 1024)]);
+      assert.deepEqual(results, [digest, 'aborted', digest, 'aborted', digest, 'aborted']);
+      assert.equal((await request(connector.socketPath, '/keys/dl/big')).body.length, body.length);
+      await sleep(200);
+      const fdsAfter = openFds(connector.process.pid ?? 0);
+      recordFigures('client gone mid-download', { downloads: 6, aborted_by_client: 3, intact: 3, fds_before: fdsBefore, fds_after: fdsAfter });
+      assert.ok(fdsAfter <= fdsBefore + 2, `no leaked descriptors (${fdsBefore} → ${fdsAfter})`);
+    } finally {
+      await connector.stop();
+    }
+  });
+});
+
+describe('a backend that stalls or cuts its answers', () => {
+  it('answers 504 at the deadline or cuts the download, and leaks no sockets or descriptors', async () => {
+    const proxy = await startFaultProxy(emulator.origin);
+    const timeoutMs = 800;
+    const connector = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant: 'lww', env: { GCS_TIMEOUT_MS: String(timeoutMs), GCS_MAX_ATTEMPTS: '2' } });
+    try {
+      await putDirect(emulator, bucket, 'stall/k', filled(MIB, 1));
+      await request(connector.socketPath, '/keys/stall/k');
+      const fdsBefore = openFds(connector.process.pid ?? 0);
+
+      proxy.inject((req) => req.method === 'GET', { kind: 'stall' }, 40);
+      const started = Date.now();
+      const stalled = await Promise.all(Array.from({ length: 20 }, () => request(connector.socketPath, '/keys/stall/k')));
+      const elapsed = Date.now() - started;
+      proxy.clear();
+      assert.deepEqual([...new Set(stalled.map((res) => res.status))], [504]);
+
+      proxy.inject((req) => req.method === 'GET', { kind: 'lose-answer' }, 2);
+      const cut = await request(connector.socketPath, '/keys/stall/k');
+      assert.ok([503, 504].includes(cut.status), `a lost answer ends in ${cut.status}`);
+
+      assert.equal((await request(connector.socketPath, '/keys/stall/k')).body.length, MIB, 'serving again');
+      await proxy.close();
+      await sleep(300);
+      const fdsAfter = openFds(connector.process.pid ?? 0);
+      recordFigures('stalled and cut backend', {
+        stalled_requests: 20, answered_504: stalled.length, wall_ms: elapsed, gcs_timeout_ms: timeoutMs, fds_before: fdsBefore, fds_after: fdsAfter,
+      });
+      assert.ok(fdsAfter <= fdsBefore + 2, `no leaked descriptors (${fdsBefore} → ${fdsAfter})`);
+    } finally {
+      await connector.stop();
+    }
+  });
+});
