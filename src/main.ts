@@ -11,7 +11,8 @@ import { KeySpace } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createConnectorMetrics } from './metrics/connector-metrics.ts';
 import { createProtocolServer } from './server/protocol-server.ts';
-import { closeGracefully, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
+import { claimSocketPath, closeGracefully, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
+import { prepareSpoolDir } from './server/spool-dir.ts';
 import { StateService } from './state/state-service.ts';
 import { BackendHealth } from './store/backend-health.ts';
 import { createGcsStore } from './store/gcs/create-gcs-store.ts';
@@ -61,6 +62,9 @@ async function main(): Promise<void> {
     process.exit(EXIT_STARTUP_FAILED);
   }
 
+  const spoolDir = await claimSocketAndSpool(config, logger)
+    .catch((error: unknown) => failStartup(`cannot serve on ${config.socketPath}`, error, logger, store));
+
   const policy = config.variant === 'cas' ? compareAndSet(new GenerationMemory(config.casMemoryKeys)) : lastWriteWins;
   const service = new StateService({ store, keys, policy, presignTtlSeconds: config.presignTtlSeconds });
   const server = createProtocolServer({
@@ -71,18 +75,11 @@ async function main(): Promise<void> {
     logger,
     spillThresholdBytes: config.spillThresholdBytes,
     maxBodyBytes: config.maxBodyBytes,
-    tmpDir: config.tmpDir,
+    spoolDir,
   });
 
-  try {
-    const { replacedStale } = await listenOnSocket(server, config.socketPath, config.socketMode);
-    if (replacedStale) logger.warn('replaced a stale socket file left by an earlier process', { socket: config.socketPath });
-  } catch (error) {
-    if (!(error instanceof SocketPathError) && (error as NodeJS.ErrnoException).code === undefined) throw error;
-    logger.error(`cannot serve on ${config.socketPath}: ${(error as Error).message}`);
-    await store.close();
-    process.exit(EXIT_STARTUP_FAILED);
-  }
+  await listenOnSocket(server, config.socketPath, config.socketMode)
+    .catch((error: unknown) => failStartup(`cannot serve on ${config.socketPath}`, error, logger, store));
 
   logger.info('serving', {
     variant: config.variant,
@@ -97,6 +94,23 @@ async function main(): Promise<void> {
     await store.close();
     return forced;
   });
+}
+
+/** Claims the socket path, then empties this socket's spool directory; answers the directory. */
+async function claimSocketAndSpool(config: Config, logger: Logger): Promise<string> {
+  const { replacedStale } = await claimSocketPath(config.socketPath);
+  if (replacedStale) logger.warn('replaced a stale socket file left by an earlier process', { socket: config.socketPath });
+  const spool = await prepareSpoolDir(config.tmpDir, config.socketPath);
+  if (spool.removedStale > 0) logger.warn('removed spool files left by an earlier process', { dir: spool.dir, files: spool.removedStale });
+  return spool.dir;
+}
+
+/** Logs why start-up failed and exits 1; a bug (not a socket or file-system error) is rethrown. */
+async function failStartup(what: string, error: unknown, logger: Logger, store: { close(): Promise<void> }): Promise<never> {
+  if (!(error instanceof SocketPathError) && (error as NodeJS.ErrnoException).code === undefined) throw error;
+  logger.error(`${what}: ${(error as Error).message}`);
+  await store.close();
+  process.exit(EXIT_STARTUP_FAILED);
 }
 
 function handleSignals(config: Config, logger: Logger, stop: (graceMs: number) => Promise<boolean>): void {

@@ -16,7 +16,8 @@ export interface RouteContext {
   readonly logger: Logger;
   readonly spillThresholdBytes: number;
   readonly maxBodyBytes: number;
-  readonly tmpDir: string;
+  /** Where request bodies spill (see spool-dir.ts). */
+  readonly spoolDir: string;
 }
 
 /** A parsed request line: the path without its query, and the raw query. */

@@ -36,10 +36,17 @@ async function clearStaleSocket(path: string): Promise<boolean> {
   return true;
 }
 
-/** Listens on `path` with file mode `mode`; answers whether a stale socket was replaced. */
-export async function listenOnSocket(server: Server, path: string, mode: number): Promise<{ replacedStale: boolean }> {
+/**
+ * Makes `path` ours: creates its directory and removes a stale socket file; refuses a live
+ * socket or a file that is not a socket. Answers whether a stale socket was replaced.
+ */
+export async function claimSocketPath(path: string): Promise<{ replacedStale: boolean }> {
   await mkdir(dirname(path), { recursive: true });
-  const replacedStale = await clearStaleSocket(path);
+  return { replacedStale: await clearStaleSocket(path) };
+}
+
+/** Listens on a claimed `path` and gives the socket file mode `mode`. */
+export async function listenOnSocket(server: Server, path: string, mode: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => {
@@ -48,7 +55,6 @@ export async function listenOnSocket(server: Server, path: string, mode: number)
     });
   });
   await chmod(path, mode);
-  return { replacedStale };
 }
 
 /**

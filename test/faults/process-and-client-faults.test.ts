@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startConnector } from '../helpers/connector.ts';
@@ -73,6 +75,28 @@ describe('SIGKILL during uploads', () => {
       outcomes[isOld ? 'old' : 'new'] += 1;
     }
     recordFigures('SIGKILL during upload', { rounds, ...outcomes, partial: 0 });
+  });
+});
+
+describe('spool files left by a killed connector', () => {
+  it('are removed by the next connector on the same socket at start', async () => {
+    const spoolRoot = mkdtempSync(join(tmpdir(), 'asya-spool-kill-'));
+    const files = (): number => readdirSync(spoolRoot, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile()).length;
+    const first = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', env: { CONNECTOR_TMPDIR: spoolRoot, CONNECTOR_SPILL_THRESHOLD: '0' } });
+    const put = slowPut(first.socketPath, 'spool/k', filled(4 * MIB, 1), 40, 20);
+    for (let i = 0; i < 100 && files() === 0; i++) await sleep(10);
+    assert.equal(files(), 1, 'the upload is spooling to a file');
+    await first.kill();
+    await put;
+    assert.equal(files(), 1, 'SIGKILL leaves the spool file behind');
+    const second = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', env: { CONNECTOR_TMPDIR: spoolRoot }, socketPath: first.socketPath });
+    try {
+      assert.equal(files(), 0, 'the next connector on that socket removed it');
+      assert.ok(second.output.some((line) => line.includes('removed spool files left by an earlier process')));
+      recordFigures('spool files after SIGKILL', { left_by_kill: 1, left_after_restart: 0 });
+    } finally {
+      await second.stop();
+    }
   });
 });
 

@@ -178,7 +178,7 @@ describe('prefix isolation (STATE_PREFIX=models/v2)', () => {
     assert.equal((await getDirect(emulator, bucket, 'models/v2-old/secret'))?.toString(), 'original models/v2-old/secret');
   });
 
-  it('random keys and list prefixes never reach outside the prefix (property check, 400 cases)', async () => {
+  it('random keys and list prefixes never reach outside the prefix (property check, 1000 cases)', async () => {
     const alphabet = ['a', 'b', '/', '.', '..', '%2F', '%2E', '-', 'old', 'v2', '%', ' ', '~', '%00', 'x'];
     let seed = 12345;
     const next = (): number => {
@@ -189,7 +189,7 @@ describe('prefix isolation (STATE_PREFIX=models/v2)', () => {
     const snapshot = new Map<string, string | undefined>();
     for (const name of outside) snapshot.set(name, (await getDirect(emulator, bucket, name))?.toString());
 
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 1000; i++) {
       const length = 1 + (next() % 6);
       const key = Array.from({ length }, () => alphabet[next() % alphabet.length]).join('');
       const method = ['GET', 'PUT', 'DELETE', 'HEAD', 'LIST'][next() % 5] ?? 'GET';

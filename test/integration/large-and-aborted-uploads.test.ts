@@ -4,9 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startConnector, type Connector } from '../helpers/connector.ts';
@@ -40,6 +42,7 @@ let emulator: Emulator;
 let proxy: FaultProxy;
 let connector: Connector;
 const bucket = 'large-objects';
+const spoolRoot = mkdtempSync(join(tmpdir(), 'asya-spool-test-'));
 
 before(async () => {
   emulator = await startEmulator();
@@ -49,7 +52,7 @@ before(async () => {
     emulatorOrigin: proxy.origin,
     bucket,
     variant: 'cas',
-    env: { CONNECTOR_TMPDIR: '/tmp' },
+    env: { CONNECTOR_TMPDIR: spoolRoot },
   });
 });
 after(async () => {
@@ -58,8 +61,9 @@ after(async () => {
   await emulator.stop();
 });
 
+/** Files in the connector's spool directory (under its CONNECTOR_TMPDIR). */
 function spoolFiles(): string[] {
-  return readdirSync('/tmp').filter((name) => name.startsWith('asya-upload-'));
+  return readdirSync(spoolRoot, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile()).map((entry) => entry.name);
 }
 
 describe('large objects', () => {

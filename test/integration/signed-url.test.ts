@@ -51,7 +51,7 @@ describe('signed_url', () => {
       emulatorOrigin: emulator.origin,
       bucket,
       variant: 'cas',
-      env: { STATE_PREFIX: 'tenant a', GOOGLE_APPLICATION_CREDENTIALS: keyFile, STATE_PRESIGN_TTL: '900' },
+      env: { STATE_PREFIX: 'tenant a', GOOGLE_APPLICATION_CREDENTIALS: keyFile, STATE_PRESIGN_TTL: '900', CONNECTOR_LOG_LEVEL: 'debug' },
     });
   });
   after(async () => { await connector.stop(); });
@@ -92,6 +92,11 @@ describe('signed_url', () => {
     const fetched = await fetch(url);
     assert.equal(fetched.status, 200);
     assert.equal(await fetched.text(), '{"ok":true}');
+
+    const log = connector.output.join('\n');
+    assert.ok(!log.includes('PRIVATE KEY'), 'no key material in the logs');
+    assert.ok(!log.includes(params.get('X-Goog-Signature') ?? '-'), 'no signed URL (a bearer credential) in the logs');
+    assert.ok(!log.includes('{"ok":true}'), 'no object contents in the logs');
   });
 
   it('of a missing key is 404', async () => {

@@ -41,7 +41,7 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   const body = await spoolBody(req, {
     memoryLimitBytes: ctx.spillThresholdBytes,
     maxBytes: ctx.maxBodyBytes,
-    tmpDir: ctx.tmpDir,
+    tmpDir: ctx.spoolDir,
     declaredLength: length,
   });
   try {

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ConflictError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
+import { ConflictError, DeadlineExceededError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
 import type {
   ListOptions,
   ListPage,
@@ -240,7 +240,9 @@ export class GcsObjectStore implements ObjectStore {
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
     const data = source.open(0);
     const controller = new AbortController();
-    const timer = setTimeout(() => { controller.abort(); }, this.#options.timeoutMs);
+    const timer = setTimeout(() => {
+      controller.abort(new DeadlineExceededError(`GCS did not take the upload of ${context.target} in time`));
+    }, this.#options.timeoutMs);
     const body = Buffer.isBuffer(data)
       ? Buffer.concat([head, data, tail])
       : Readable.from((async function* (stallMs: number, what: string) {
