@@ -45,6 +45,3 @@ function describeError(error: Error): Record<string, unknown> {
   if (error.cause instanceof Error) described.cause = describeError(error.cause);
   return described;
 }
-
-/** A logger that drops everything, for tests of pure logic. */
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -29,7 +29,7 @@ export interface SpooledBody extends UploadSource {
 }
 
 /** Name prefix of the spool's temporary files. */
-export const SPOOL_FILE_PREFIX = 'asya-upload-';
+const SPOOL_FILE_PREFIX = 'asya-upload-';
 
 export async function spoolBody(body: AsyncIterable<Buffer>, options: SpoolOptions): Promise<SpooledBody> {
   const hash = createHash('md5');

@@ -109,7 +109,7 @@ export class GenerationMemory {
     return this.#entries.size;
   }
 
-  /** Names pushed out since start, for metrics. */
+  /** Names pushed out since start. */
   get evictions(): number {
     return this.#evictions;
   }

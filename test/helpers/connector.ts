@@ -19,7 +19,6 @@ export const START_ARGS: readonly string[] = (() => {
 
 export interface Connector {
   readonly socketPath: string;
-  readonly dir: string;
   readonly process: ChildProcess;
   /** Log lines (stdout) and stderr so far. */
   readonly output: string[];
@@ -109,7 +108,6 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   return {
     socketPath,
-    dir,
     process: child,
     output,
     peakRssMiB() {

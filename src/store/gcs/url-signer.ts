@@ -21,13 +21,8 @@ export function encodeRfc3986(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-/** The parts a signed URL is made of, before signing; exposed for verification in tests. */
-export function canonicalParts(request: SignedUrlRequest, email: string): {
-  path: string;
-  query: string;
-  host: string;
-  stringToSign: string;
-} {
+/** The parts a signed URL is made of, before signing. */
+function canonicalParts(request: SignedUrlRequest, email: string): { path: string; query: string; stringToSign: string } {
   const datetime = request.now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   const date = datetime.slice(0, 8);
   const scope = `${date}/auto/storage/goog4_request`;
@@ -46,7 +41,7 @@ export function canonicalParts(request: SignedUrlRequest, email: string): {
     .join('&');
   const canonicalRequest = ['GET', path, query, `host:${host}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
   const hash = createHash('sha256').update(canonicalRequest).digest('hex');
-  return { path, query, host, stringToSign: [ALGORITHM, datetime, scope, hash].join('\n') };
+  return { path, query, stringToSign: [ALGORITHM, datetime, scope, hash].join('\n') };
 }
 
 /** Builds and signs a URL that allows a GET of the object until `now + ttlSeconds`. */
