@@ -27,7 +27,7 @@ export function deadlineTimer(deadline: number, what: string): AttemptTimer {
  * headersTimeout then bounds the wait for the answer).
  */
 export async function* stallGuarded(
-  source: Readable | AsyncIterable<Uint8Array>,
+  source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   stallMs: number,
   controller: AbortController,
   what: string,
@@ -41,7 +41,7 @@ export async function* stallGuarded(
   };
   try {
     arm();
-    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+    for await (const chunk of source as AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
       yield chunk;
       arm();
     }

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ConflictError, DeadlineExceededError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
+import { ConflictError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
 import type {
   ListOptions,
   ListPage,
@@ -36,6 +36,14 @@ import { encodeRfc3986, signReadUrl } from './url-signer.ts';
 export const UPLOAD_ID_KEY = 'asya-upload-id';
 
 const OBJECT_FIELDS = 'name,size,generation,metageneration,contentType,updated,storageClass,md5Hash,metadata';
+
+/** The JSON metadata part of an upload. */
+interface UploadMetadata {
+  readonly name: string;
+  readonly contentType: string;
+  readonly md5Hash: string;
+  readonly metadata: Readonly<Record<typeof UPLOAD_ID_KEY, string>>;
+}
 
 interface GcsObjectResource {
   readonly name?: string;
@@ -112,40 +120,37 @@ export class GcsObjectStore implements ObjectStore {
 
   async write(name: string, source: UploadSource, options: WriteOptions): Promise<ObjectAttributes> {
     const context = this.#context(name, options.ifGenerationMatch);
-    const uploadId = randomUUID();
-    const metadata = {
+    const metadata: UploadMetadata = {
       name,
       contentType: options.contentType,
       md5Hash: source.md5Base64,
-      metadata: { [UPLOAD_ID_KEY]: uploadId },
+      metadata: { [UPLOAD_ID_KEY]: randomUUID() },
     };
     let query = `fields=${OBJECT_FIELDS}`;
     if (options.ifGenerationMatch !== undefined) query += `&ifGenerationMatch=${options.ifGenerationMatch}`;
 
-    let inFlightFailure = false;
-    const landed = async (error: unknown): Promise<ObjectAttributes> => {
-      if (!(error instanceof ConflictError) || !inFlightFailure) throw error;
-      const current = await this.#statResource(name).catch(() => undefined);
-      if (current?.metadata?.[UPLOAD_ID_KEY] === uploadId && current.md5Hash === source.md5Base64) return attributesOf(current);
-      throw error;
-    };
-    const attempt = <T>(run: (info: AttemptInfo) => Promise<T>) => async (info: AttemptInfo): Promise<T> => {
-      try {
-        return await run(info);
-      } catch (error) {
-        if (!(error instanceof ConflictError)) inFlightFailure = true;
-        throw error;
-      }
-    };
-
+    // Only transient failures are retried, so a retry means an earlier attempt may have
+    // reached GCS and lost only its answer.
+    let retries = 0;
+    const noteRetry = (): void => { retries += 1; };
     try {
       const resource = source.size >= this.#options.resumableThresholdBytes
-        ? await this.#resumableUpload(source, metadata, query, context, attempt)
-        : await this.#retrying('write', Number.POSITIVE_INFINITY, attempt(() => this.#multipartUpload(source, metadata, query, context)));
+        ? await this.#resumableUpload(source, metadata, query, context, noteRetry)
+        : await this.#retrying('write', Number.POSITIVE_INFINITY, () => this.#multipartUpload(source, metadata, query, context), noteRetry);
       return attributesOf(resource);
     } catch (error) {
-      return landed(error);
+      if (!(error instanceof ConflictError) || retries === 0) throw error;
+      return this.#earlierAttemptLanded(metadata, error);
     }
+  }
+
+  /** A retried write met 412: it succeeded if the object is the one an earlier attempt stored. */
+  async #earlierAttemptLanded(metadata: UploadMetadata, conflict: ConflictError): Promise<ObjectAttributes> {
+    const current = await this.#statResource(metadata.name).catch(() => undefined);
+    if (current?.metadata?.[UPLOAD_ID_KEY] === metadata.metadata[UPLOAD_ID_KEY] && current.md5Hash === metadata.md5Hash) {
+      return attributesOf(current);
+    }
+    throw conflict;
   }
 
   async remove(name: string, ifGenerationMatch?: string): Promise<void> {
@@ -227,53 +232,57 @@ export class GcsObjectStore implements ObjectStore {
 
   async #multipartUpload(
     source: UploadSource,
-    metadata: object,
+    metadata: UploadMetadata,
     query: string,
     context: GcsCallContext,
   ): Promise<GcsObjectResource> {
     const boundary = `asya-${randomUUID()}`;
-    const contentType = (metadata as { contentType: string }).contentType;
     const head = Buffer.from(
       `--${boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n${JSON.stringify(metadata)}\r\n` +
-        `--${boundary}\r\ncontent-type: ${contentType}\r\n\r\n`,
+        `--${boundary}\r\ncontent-type: ${metadata.contentType}\r\n\r\n`,
     );
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-    const data = source.open(0);
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      controller.abort(new DeadlineExceededError(`GCS did not take the upload of ${context.target} in time`));
-    }, this.#options.timeoutMs);
-    const body = Buffer.isBuffer(data)
-      ? Buffer.concat([head, data, tail])
-      : Readable.from((async function* (stallMs: number, what: string) {
-          clearTimeout(timer);
-          yield head;
-          yield* stallGuarded(data, stallMs, controller, what);
-          yield tail;
-        })(this.#options.timeoutMs, context.target), { objectMode: false });
-    const call = this.#call('write', 'POST', `/upload${this.#bucketPath}/o?uploadType=multipart&${query}`, controller.signal, context, body, {
+    const path = `/upload${this.#bucketPath}/o?uploadType=multipart&${query}`;
+    const headers = {
       'content-type': `multipart/related; boundary=${boundary}`,
       'content-length': String(head.length + source.size + tail.length),
-    });
+    };
+    const data = source.open(0);
+    if (Buffer.isBuffer(data)) {
+      // In memory: sending and answering share one deadline.
+      const timer = deadlineTimer(this.#deadline(), context.target);
+      try {
+        return await this.#http.json<GcsObjectResource>(this.#call('write', 'POST', path, timer.signal, context, Buffer.concat([head, data, tail]), headers));
+      } finally {
+        timer.disarm();
+      }
+    }
+    // From the spill file: bounded by stalls, not by a total.
+    const controller = new AbortController();
+    const parts = (async function* (): AsyncGenerator<Uint8Array> {
+      yield head;
+      for await (const chunk of data) yield chunk as Uint8Array;
+      yield tail;
+    })();
+    const body = Readable.from(stallGuarded(parts, this.#options.timeoutMs, controller, context.target), { objectMode: false });
     try {
-      return await this.#http.json<GcsObjectResource>(call);
+      return await this.#http.json<GcsObjectResource>(this.#call('write', 'POST', path, controller.signal, context, body, headers));
     } finally {
-      clearTimeout(timer);
-      if (!Buffer.isBuffer(data)) data.destroy();
+      data.destroy();
     }
   }
 
   async #resumableUpload(
     source: UploadSource,
-    metadata: object,
+    metadata: UploadMetadata,
     query: string,
     context: GcsCallContext,
-    attempt: <T>(run: (info: AttemptInfo) => Promise<T>) => (info: AttemptInfo) => Promise<T>,
+    noteRetry: () => void,
   ): Promise<GcsObjectResource> {
     let session: string | undefined;
-    return this.#retrying('write', Number.POSITIVE_INFINITY, attempt(async ({ attempt: n }) => {
+    return this.#retrying('write', Number.POSITIVE_INFINITY, async ({ attempt }) => {
       let offset = 0;
-      if (session !== undefined && n > 1) {
+      if (session !== undefined && attempt > 1) {
         const status = await this.#sessionStatus(session, source.size, context);
         if ('resource' in status) return status.resource;
         if ('expired' in status) session = undefined;
@@ -281,15 +290,15 @@ export class GcsObjectStore implements ObjectStore {
       }
       session ??= await this.#startSession(source, metadata, query, context);
       return this.#sendSession(session, source, offset, context);
-    }));
+    }, noteRetry);
   }
 
-  async #startSession(source: UploadSource, metadata: object, query: string, context: GcsCallContext): Promise<string> {
+  async #startSession(source: UploadSource, metadata: UploadMetadata, query: string, context: GcsCallContext): Promise<string> {
     const timer = deadlineTimer(this.#deadline(), context.target);
     const call = this.#call('write', 'POST', `/upload${this.#bucketPath}/o?uploadType=resumable&${query}`, timer.signal, context,
       JSON.stringify(metadata), {
         'content-type': 'application/json; charset=UTF-8',
-        'x-upload-content-type': (metadata as { contentType: string }).contentType,
+        'x-upload-content-type': metadata.contentType,
         'x-upload-content-length': String(source.size),
       });
     try {
@@ -309,10 +318,7 @@ export class GcsObjectStore implements ObjectStore {
   async #sendSession(session: string, source: UploadSource, offset: number, context: GcsCallContext): Promise<GcsObjectResource> {
     const controller = new AbortController();
     const data = source.open(offset);
-    const body = Readable.from(
-      stallGuarded(Buffer.isBuffer(data) ? Readable.from([data]) : data, this.#options.timeoutMs, controller, context.target),
-      { objectMode: false },
-    );
+    const body = Readable.from(stallGuarded(Buffer.isBuffer(data) ? [data] : data, this.#options.timeoutMs, controller, context.target), { objectMode: false });
     const last = source.size - 1;
     const call = this.#call('write', 'PUT', session, controller.signal, context, body, {
       'content-length': String(source.size - offset),
@@ -373,8 +379,11 @@ export class GcsObjectStore implements ObjectStore {
     });
   }
 
-  async #retrying<T>(op: string, deadline: number, attempt: (info: AttemptInfo) => Promise<T>): Promise<T> {
-    return withRetries(this.#options.retry, deadline, attempt, (error) => { this.#options.onRetry(op, error); });
+  async #retrying<T>(op: string, deadline: number, attempt: (info: AttemptInfo) => Promise<T>, noteRetry?: () => void): Promise<T> {
+    return withRetries(this.#options.retry, deadline, attempt, (error) => {
+      this.#options.onRetry(op, error);
+      noteRetry?.();
+    });
   }
 
   #call(
