@@ -39,6 +39,8 @@ export interface ConnectorOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Reuse a socket path (for restart tests). */
   readonly socketPath?: string;
+  /** Told of each output line as it arrives (the local demo shows them). */
+  readonly onLine?: (line: string) => void;
 }
 
 /** Environment for a connector; tests of config errors start from this and remove parts. */
@@ -84,6 +86,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
     output.push(...lines);
+    if (options.onLine !== undefined) lines.forEach(options.onLine);
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
