@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { getDirect, objectNames, startEmulator, type Emulator } from '../helpers/emulator.ts';
-import { openFds, recordFigures } from '../helpers/figures.ts';
-import { rawExchange, request } from '../helpers/socket-http.ts';
+import { recordFigures } from '../helpers/figures.ts';
+import { openFds } from '../helpers/proc.ts';
+import { parseRawAnswer, rawExchange, request } from '../helpers/socket-http.ts';
 
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 10_000);
 const PREFIX = 'fuzz';
@@ -136,13 +137,6 @@ function build(random: () => number): Exchange {
   }
 }
 
-function parseAnswer(raw: string): { status: number; headers: string; body: string } | undefined {
-  const match = /^HTTP\/1\.1 (\d{3}) /.exec(raw);
-  if (match === null) return undefined;
-  const split = raw.indexOf('\r\n\r\n');
-  return { status: Number(match[1]), headers: raw.slice(0, split).toLowerCase(), body: raw.slice(split + 4) };
-}
-
 describe(`hostile input (${REQUESTS} requests)`, () => {
   it('never crashes, answers every bad request with a documented 4xx and JSON, and changes only what 2xx answers say', async () => {
     const seed = Number(process.env.FUZZ_SEED ?? 20261125);
@@ -179,7 +173,7 @@ describe(`hostile input (${REQUESTS} requests)`, () => {
 
       const exchange = build(random);
       const raw = await rawExchange(connector.socketPath, exchange.bytes, { endAfterWrite: exchange.mayGoUnanswered, waitMs: 5_000 });
-      const answer = parseAnswer(raw);
+      const answer = parseRawAnswer(raw);
       if (answer === undefined) {
         assert.ok(exchange.mayGoUnanswered, `no answer to a complete ${exchange.category} request: ${exchange.bytes.subarray(0, 120).toString('latin1')}`);
         unanswered += 1;

@@ -15,8 +15,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startConnector } from '../helpers/connector.ts';
 import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { openFds, recordFigures } from '../helpers/figures.ts';
-import { request } from '../helpers/socket-http.ts';
+import { recordFigures } from '../helpers/figures.ts';
+import { openFds } from '../helpers/proc.ts';
+import { request, slowPut } from '../helpers/socket-http.ts';
 
 const MIB = 1024 * 1024;
 let emulator: Emulator;
@@ -30,26 +31,6 @@ after(async () => { await emulator.stop(); });
 
 function filled(size: number, byte: number): Buffer {
   return Buffer.alloc(size, byte);
-}
-
-/** Sends a PUT slowly (in pieces), resolving with the status or the error when the connection dies. */
-function slowPut(socketPath: string, key: string, body: Buffer, pieces: number, pauseMs: number): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = httpRequest({ socketPath, path: `/keys/${key}`, method: 'PUT', headers: { 'content-length': String(body.length) }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => { resolve(res.statusCode ?? 0); });
-    });
-    req.on('error', (error) => { resolve(error.message); });
-    void (async () => {
-      const step = Math.ceil(body.length / pieces);
-      for (let offset = 0; offset < body.length; offset += step) {
-        if (req.destroyed) return;
-        req.write(body.subarray(offset, offset + step));
-        await sleep(pauseMs);
-      }
-      req.end();
-    })();
-  });
 }
 
 describe('SIGKILL during uploads', () => {

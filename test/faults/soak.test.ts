@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { startEmulator, type Emulator } from '../helpers/emulator.ts';
-import { openFds, recordFigures, rssMiB } from '../helpers/figures.ts';
+import { recordFigures } from '../helpers/figures.ts';
+import { memoryMiB, openFds } from '../helpers/proc.ts';
 import { request } from '../helpers/socket-http.ts';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 20);
@@ -105,9 +106,9 @@ describe(`soak (${SECONDS} s, ${CLIENTS} clients + ${COUNTER_WORKERS} CAS counte
     let peakRss = 0;
     const sampler = (async () => {
       await sleep(warmupMs);
-      rssAfterWarmup = rssMiB(pid);
+      rssAfterWarmup = memoryMiB(pid, 'VmRSS');
       while (Date.now() < endAt) {
-        peakRss = Math.max(peakRss, rssMiB(pid));
+        peakRss = Math.max(peakRss, memoryMiB(pid, 'VmRSS'));
         await sleep(500);
       }
     })();
@@ -119,7 +120,7 @@ describe(`soak (${SECONDS} s, ${CLIENTS} clients + ${COUNTER_WORKERS} CAS counte
       sampler,
     ]);
     await sleep(1_000);
-    const rssAtEnd = rssMiB(pid);
+    const rssAtEnd = memoryMiB(pid, 'VmRSS');
     const fdsAfter = openFds(pid);
     const finalCount = Number((await request(sock, '/keys/counter')).text());
     const fiveHundreds = [...statuses].filter(([label]) => Number(label.split(' ')[1]) >= 500).reduce((sum, [, n]) => sum + n, 0);

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { memoryMiB } from './proc.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -113,11 +114,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     socketPath,
     process: child,
     output,
-    peakRssMiB() {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      const kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
-      return Math.round((kib / 1024) * 10) / 10;
-    },
+    peakRssMiB: () => memoryMiB(child.pid ?? 0, 'VmHWM'),
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;

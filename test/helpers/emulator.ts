@@ -131,6 +131,13 @@ export async function putDirect(emulator: Emulator, bucket: string, name: string
   return json.generation;
 }
 
+/** An object's generation, read directly from the emulator. */
+export async function generationDirect(emulator: Emulator, bucket: string, name: string): Promise<string> {
+  const res = await fetch(`${emulator.origin}/storage/v1/b/${bucket}/o/${encodeURIComponent(name)}`);
+  if (!res.ok) throw new Error(`direct stat of ${name}: HTTP ${res.status}`);
+  return ((await res.json()) as { generation: string }).generation;
+}
+
 /** Reads an object directly; undefined when absent. */
 export async function getDirect(emulator: Emulator, bucket: string, name: string): Promise<Buffer | undefined> {
   const res = await fetch(`${emulator.origin}/storage/v1/b/${bucket}/o/${encodeURIComponent(name)}?alt=media`);

@@ -4,6 +4,7 @@
  */
 import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Answer {
   readonly status: number;
@@ -74,6 +75,26 @@ export async function request(socketPath: string, path: string, options: Request
   });
 }
 
+/** Sends a PUT slowly (in pieces), resolving with the status or the error when the connection dies. */
+export function slowPut(socketPath: string, key: string, body: Buffer, pieces: number, pauseMs: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ socketPath, path: `/keys/${key}`, method: 'PUT', headers: { 'content-length': String(body.length) }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => { resolve(res.statusCode ?? 0); });
+    });
+    req.on('error', (error) => { resolve(error.message); });
+    void (async () => {
+      const step = Math.ceil(body.length / pieces);
+      for (let offset = 0; offset < body.length; offset += step) {
+        if (req.destroyed) return;
+        req.write(body.subarray(offset, offset + step));
+        await sleep(pauseMs);
+      }
+      req.end();
+    })();
+  });
+}
+
 /**
  * Sends raw bytes on a fresh connection and answers everything the server sent back
  * until it closed the connection (or `waitMs` passed).
@@ -94,6 +115,14 @@ export async function rawExchange(socketPath: string, bytes: string | Buffer, op
     socket.write(bytes);
     if (options.endAfterWrite === true) socket.end();
   });
+}
+
+/** The status, lower-cased head and body of a raw HTTP/1.1 answer; undefined when there is none. */
+export function parseRawAnswer(raw: string): { status: number; headers: string; body: string } | undefined {
+  const match = /^HTTP\/1\.1 (\d{3}) /.exec(raw);
+  if (match === null) return undefined;
+  const split = raw.indexOf('\r\n\r\n');
+  return { status: Number(match[1]), headers: raw.slice(0, split).toLowerCase(), body: raw.slice(split + 4) };
 }
 
 /** Reads a counter or gauge from the connector's /metrics (sum over series matching `labels`). */

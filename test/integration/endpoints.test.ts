@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startConnector, type Connector } from '../helpers/connector.ts';
-import { getDirect, probeQuirks, putDirect, startEmulator, type Emulator, type EmulatorQuirks } from '../helpers/emulator.ts';
+import { generationDirect, getDirect, probeQuirks, putDirect, startEmulator, type Emulator, type EmulatorQuirks } from '../helpers/emulator.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
 
 let emulator: Emulator;
@@ -21,10 +21,7 @@ before(async () => {
 });
 after(async () => { await emulator.stop(); });
 
-async function objectGeneration(bucket: string, name: string): Promise<string> {
-  const res = await fetch(`${emulator.origin}/storage/v1/b/${bucket}/o/${encodeURIComponent(name)}`);
-  return ((await res.json()) as { generation: string }).generation;
-}
+const objectGeneration = (bucket: string, name: string): Promise<string> => generationDirect(emulator, bucket, name);
 
 for (const variant of ['lww', 'cas'] as const) {
   describe(`endpoints (${variant})`, () => {

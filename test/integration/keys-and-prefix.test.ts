@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { getDirect, objectNames, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
-import { metricValue, rawExchange, request } from '../helpers/socket-http.ts';
+import { metricValue, parseRawAnswer, rawExchange, request } from '../helpers/socket-http.ts';
 
 let emulator: Emulator;
 let connector: Connector;
@@ -35,9 +35,8 @@ async function gcsRequests(): Promise<number> {
 
 /** Sends a request line as written (no client-side path normalisation) and answers status and body. */
 async function raw(method: string, path: string, headers = ''): Promise<{ status: number; body: string }> {
-  const answer = await rawExchange(sock, `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n${headers}\r\n`);
-  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
-  return { status, body: answer.slice(answer.indexOf('\r\n\r\n') + 4) };
+  const answer = parseRawAnswer(await rawExchange(sock, `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n${headers}\r\n`));
+  return { status: answer?.status ?? 0, body: answer?.body ?? '' };
 }
 
 describe('key validation', () => {

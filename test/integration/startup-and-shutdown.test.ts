@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connectorEnv, runToExit, startConnector } from '../helpers/connector.ts';
 import { freePort, getDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { request } from '../helpers/socket-http.ts';
+import { request, slowPut } from '../helpers/socket-http.ts';
 
 let emulator: Emulator;
 const bucket = 'startup-bucket';
@@ -147,23 +146,10 @@ describe('SIGTERM', () => {
   it('lets an upload in flight finish, removes the socket and exits 0', async () => {
     const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
     const body = Buffer.alloc(2 * 1024 * 1024, 7);
-    const answer = new Promise<number>((resolve, reject) => {
-      const req = httpRequest({
-        socketPath: connector.socketPath,
-        path: '/keys/shutdown/in-flight',
-        method: 'PUT',
-        headers: { 'content-length': String(body.length) },
-        agent: false,
-      }, (res) => { res.resume(); res.on('end', () => { resolve(res.statusCode ?? 0); }); });
-      req.on('error', reject);
-      // Half the body now, the signal, then the rest: the request is in flight at SIGTERM.
-      req.write(body.subarray(0, body.length / 2));
-      void sleep(200).then(async () => {
-        connector.process.kill('SIGTERM');
-        await sleep(300);
-        req.end(body.subarray(body.length / 2));
-      });
-    });
+    // Sent over about 600 ms, with SIGTERM at 200 ms: the request is in flight at the signal.
+    const answer = slowPut(connector.socketPath, 'shutdown/in-flight', body, 10, 60);
+    await sleep(200);
+    connector.process.kill('SIGTERM');
     assert.equal(await answer, 204);
     assert.equal(await connector.exited(), 0);
     assert.equal((await getDirect(emulator, bucket, 'shutdown/in-flight'))?.length, body.length);
