@@ -81,6 +81,12 @@ async function main(): Promise<void> {
   await listenOnSocket(server, config.socketPath, config.socketMode)
     .catch((error: unknown) => failStartup(`cannot serve on ${config.socketPath}`, error, logger, store));
 
+  // Handlers first: a signal right after "serving" must drain, not kill the process.
+  handleSignals(config, logger, async (graceMs) => {
+    const { forced } = await closeGracefully(server, config.socketPath, graceMs);
+    await store.close();
+    return forced;
+  });
   logger.info('serving', {
     variant: config.variant,
     socket: config.socketPath,
@@ -88,11 +94,6 @@ async function main(): Promise<void> {
     prefix: config.prefix,
     endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com',
     uptime_ms: Math.round(process.uptime() * 1000),
-  });
-  handleSignals(config, logger, async (graceMs) => {
-    const { forced } = await closeGracefully(server, config.socketPath, graceMs);
-    await store.close();
-    return forced;
   });
 }
 
