@@ -27,6 +27,9 @@ export function createProtocolServer(ctx: RouteContext): Server {
     (req, res) => { void serve(req, res, ctx); },
   );
   server.timeout = 120_000;
+  // With this listener Node leaves `Expect: 100-continue` to the routes (acceptBody), which
+  // answer only after checking the head: a refused upload never sends its body.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { void serve(req, res, ctx); });
   server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
     answerMalformed(error, socket);
   });

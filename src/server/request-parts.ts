@@ -2,7 +2,7 @@
  * Reading the parts of a request the routes need, with the protocol's refusals: the
  * query string, precondition headers, and small JSON bodies.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequestError, TooLargeError } from '../errors.ts';
 import { decodeComponent } from '../keys.ts';
 import type { Precondition } from '../state/state-service.ts';
@@ -67,6 +67,15 @@ export function writePrecondition(req: IncomingMessage): Precondition {
  * The body length a client announced, checked against the limit before any byte is
  * read; undefined for chunked bodies.
  */
+/**
+ * Tells a client that sent `Expect: 100-continue` to send its body. Called once the
+ * request head has passed every check, so a refused upload (bad key, too large) is
+ * answered before a byte of its body travels, and the connection stays usable.
+ */
+export function acceptBody(req: IncomingMessage, res: ServerResponse): void {
+  if (/^100-continue$/i.test(req.headers.expect?.trim() ?? '')) res.writeContinue();
+}
+
 export function declaredLength(req: IncomingMessage, maxBytes: number): number | undefined {
   const header = req.headers['content-length'];
   if (header === undefined) return undefined;

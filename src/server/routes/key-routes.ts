@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { BadRequestError } from '../../errors.ts';
 import { spoolBody } from '../body-spool.ts';
-import { allowOnly, declaredLength, ifMatchGeneration, parseQuery, writePrecondition } from '../request-parts.ts';
+import { acceptBody, allowOnly, declaredLength, ifMatchGeneration, parseQuery, writePrecondition } from '../request-parts.ts';
 import type { RequestTarget, RouteContext } from '../route-context.ts';
 import { etagOf, sendJson, sendNoContent } from './json-response.ts';
 
@@ -38,6 +38,7 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   const precondition = writePrecondition(req);
   const length = declaredLength(req, ctx.maxBodyBytes);
   const contentType = req.headers['content-type']?.trim() || 'application/octet-stream';
+  acceptBody(req, res);
   const body = await spoolBody(req, {
     memoryLimitBytes: ctx.spillThresholdBytes,
     maxBytes: ctx.maxBodyBytes,

@@ -1,0 +1,186 @@
+/**
+ * Transparent mode: `node:fs`, `node:fs/promises` and fs streams, unchanged in handler
+ * code, reach the connector for paths under a state mount. Other paths go to the real
+ * file system untouched. Calls the mounts cannot support (rename, links, permissions,
+ * descriptor-based `fs.open`) throw ENOTSUP on mount paths instead of silently touching
+ * the local disk. Synchronous calls work through a worker thread ({@link SyncBridge}).
+ */
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { StateFileHandle } from './file-handle.ts';
+import { StateFsError } from './fs-errors.ts';
+import { DEFAULT_SOCKET_DIR, mountOf, parseMounts, type StateMount } from './mounts.ts';
+import { StateClient } from './state-client.ts';
+import { SyncBridge } from './sync-bridge.ts';
+
+export interface StateHooksOptions {
+  /** Mounts, as a specification string or parsed. Default `ASYA_STATE_PROXY_MOUNTS`. */
+  readonly mounts?: string | readonly StateMount[];
+  /** Directory of the connector sockets. Default `ASYA_STATE_PROXY_SOCKET_DIR`, else /var/run/asya/state. */
+  readonly socketDir?: string;
+  /** Longest wait for a connector without progress, ms. Default 30000. */
+  readonly timeoutMs?: number;
+}
+
+export interface InstalledStateHooks {
+  readonly mounts: readonly StateMount[];
+  /** The client serving `path`, if it is on a mount. */
+  clientFor(path: string): StateClient | undefined;
+  /** Restores the original fs functions and closes the clients. */
+  uninstall(): void;
+}
+
+type AnyFunction = (...args: unknown[]) => unknown;
+type Routed = { readonly mount: StateMount; readonly client: StateClient; readonly path: string };
+
+/** Calls with the same name in `fs.promises`, callback `fs` and (with `Sync`) synchronous `fs`. */
+const SUPPORTED = ['readFile', 'writeFile', 'appendFile', 'readdir', 'stat', 'lstat', 'access', 'unlink', 'rm', 'rmdir', 'mkdir', 'realpath'] as const;
+/** Path-taking calls with no meaning on object storage. */
+const UNSUPPORTED = ['rename', 'copyFile', 'cp', 'link', 'symlink', 'readlink', 'chmod', 'chown', 'lchown', 'utimes', 'lutimes', 'truncate', 'opendir', 'mkdtemp', 'statfs'] as const;
+/** Calls whose second argument is a path too. */
+const TWO_PATHS = new Set<string>(['rename', 'copyFile', 'cp', 'link', 'symlink']);
+
+let installed: InstalledStateHooks | undefined;
+
+/** Installs the hooks for every mount; throws if they are already installed or the mounts are invalid. */
+export function installStateHooks(options: StateHooksOptions = {}): InstalledStateHooks {
+  if (installed !== undefined) throw new Error('state fs hooks are already installed; uninstall() them first');
+  const socketDir = options.socketDir ?? process.env.ASYA_STATE_PROXY_SOCKET_DIR ?? DEFAULT_SOCKET_DIR;
+  const mountSpec = options.mounts ?? process.env.ASYA_STATE_PROXY_MOUNTS ?? '';
+  const mounts = typeof mountSpec === 'string' ? parseMounts(mountSpec, socketDir) : mountSpec;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const clients = new Map(mounts.map((mount) => [mount.name, new StateClient({
+    socketPath: mount.socketPath,
+    mountPath: mount.path,
+    writeMode: mount.writeMode,
+    compareAndSet: mount.compareAndSet,
+    timeoutMs,
+  })]));
+  const bridge = new SyncBridge(mounts, timeoutMs);
+
+  const route = (path: unknown): Routed | undefined => {
+    if (mounts.length === 0) return undefined;
+    let text: string;
+    if (typeof path === 'string') text = path;
+    else if (path instanceof URL) {
+      if (path.protocol !== 'file:') return undefined;
+      text = fileURLToPath(path);
+    } else if (Buffer.isBuffer(path)) text = path.toString('utf8');
+    else return undefined;
+    const absolute = resolve(text);
+    const mount = mountOf(mounts, absolute);
+    const client = mount === undefined ? undefined : clients.get(mount.name);
+    return mount === undefined || client === undefined ? undefined : { mount, client, path: absolute };
+  };
+  const unsupported = (name: string, path: string): StateFsError =>
+    new StateFsError('ENOTSUP', name, path, `${name} is not available on a state mount (object storage has no ${name === 'open' ? 'file descriptors; use fs.promises.open' : 'such operation'})`);
+
+  const restore: Array<() => void> = [];
+  const replace = (target: object, name: string, make: (original: AnyFunction) => AnyFunction): void => {
+    const holder = target as Record<string, unknown>;
+    const original = holder[name];
+    if (typeof original !== 'function') return;
+    holder[name] = make(original as AnyFunction);
+    restore.push(() => { holder[name] = original; });
+  };
+  const promises = fs.promises as unknown as Record<string, unknown>;
+
+  for (const name of SUPPORTED) {
+    replace(promises, name, (original) => function (this: unknown, ...args: unknown[]) {
+      if (name === 'readFile' && args[0] instanceof StateFileHandle) return args[0].readFile(args[1] as BufferEncoding);
+      const routed = route(args[0]);
+      if (routed === undefined) return original.apply(this, args);
+      return (routed.client[name] as AnyFunction).apply(routed.client, [routed.path, ...args.slice(1)]);
+    });
+    replace(fs, name, (original) => function (this: unknown, ...args: unknown[]) {
+      const routed = route(args[0]);
+      if (routed === undefined) return original.apply(this, args);
+      const callback = args.at(-1);
+      if (typeof callback !== 'function') throw new TypeError(`fs.${name}: the last argument must be a callback`);
+      const rest = args.slice(1, -1);
+      void ((routed.client[name] as AnyFunction).apply(routed.client, [routed.path, ...rest]) as Promise<unknown>)
+        .then((value) => { process.nextTick(callback, null, value); }, (error: unknown) => { process.nextTick(callback, error); });
+      return undefined;
+    });
+    replace(fs, `${name}Sync`, (original) => function (this: unknown, ...args: unknown[]) {
+      const routed = route(args[0]);
+      if (routed === undefined) return original.apply(this, args);
+      return bridge.call(routed.mount.name, name, [routed.path, ...args.slice(1)]);
+    });
+  }
+
+  replace(promises, 'open', (original) => function (this: unknown, ...args: unknown[]) {
+    const routed = route(args[0]);
+    if (routed === undefined) return original.apply(this, args);
+    return routed.client.open(routed.path, ...(args.slice(1) as [string | number | undefined]));
+  });
+  replace(fs, 'exists', (original) => function (this: unknown, ...args: unknown[]) {
+    const routed = route(args[0]);
+    if (routed === undefined) return original.apply(this, args);
+    const callback = args[1] as (exists: boolean) => void;
+    void routed.client.exists(routed.path).then((exists) => { callback(exists); }, () => { callback(false); });
+    return undefined;
+  });
+  replace(fs, 'existsSync', (original) => function (this: unknown, ...args: unknown[]) {
+    const routed = route(args[0]);
+    if (routed === undefined) return original.apply(this, args);
+    try {
+      return bridge.call(routed.mount.name, 'exists', [routed.path]);
+    } catch {
+      return false;
+    }
+  });
+  replace(fs, 'createReadStream', (original) => function (this: unknown, ...args: unknown[]) {
+    const routed = route(args[0]);
+    if (routed === undefined) return original.apply(this, args);
+    return routed.client.createReadStream(routed.path, args[1] as BufferEncoding);
+  });
+  replace(fs, 'createWriteStream', (original) => function (this: unknown, ...args: unknown[]) {
+    const routed = route(args[0]);
+    if (routed === undefined) return original.apply(this, args);
+    return routed.client.createWriteStream(routed.path, args[1] as BufferEncoding);
+  });
+
+  const refuse = (target: object, name: string, paths: number): void => {
+    replace(target, name, (original) => function (this: unknown, ...args: unknown[]) {
+      for (let i = 0; i < paths; i++) {
+        const routed = route(args[i]);
+        if (routed === undefined) continue;
+        const error = unsupported(name.replace(/Sync$/, ''), routed.path);
+        if (target === promises) return Promise.reject(error);
+        const callback = args.at(-1);
+        if (!name.endsWith('Sync') && typeof callback === 'function') {
+          process.nextTick(callback, error);
+          return undefined;
+        }
+        throw error;
+      }
+      return original.apply(this, args);
+    });
+  };
+  for (const name of UNSUPPORTED) {
+    const paths = TWO_PATHS.has(name) ? 2 : 1;
+    refuse(promises, name, paths);
+    refuse(fs, name, paths);
+    refuse(fs, `${name}Sync`, paths);
+  }
+  refuse(fs, 'open', 1);
+  refuse(fs, 'openSync', 1);
+
+  syncBuiltinESMExports();
+  const hooks: InstalledStateHooks = {
+    mounts,
+    clientFor: (path) => route(path)?.client,
+    uninstall() {
+      for (const undo of restore.reverse()) undo();
+      syncBuiltinESMExports();
+      bridge.close();
+      for (const client of clients.values()) client.close();
+      installed = undefined;
+    },
+  };
+  installed = hooks;
+  return hooks;
+}

@@ -1,0 +1,234 @@
+/**
+ * The protocol's operations on one connector, keyed by mount-relative keys: download,
+ * upload with preconditions, head, list, delete and attributes. It remembers generations
+ * for compare-and-set and turns every failure into a {@link StateFsError}; fs semantics
+ * (paths, flags, directories) live in the client above it.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { ContentBuffer } from './content-buffer.ts';
+import { errorFromAnswer, errorFromTransport, StateFsError, type ExistsReason } from './fs-errors.ts';
+import { ClientGenerationMemory, type Expectation } from './generation-memory.ts';
+import { readAll, type Exchange, type SocketTransport } from './socket-transport.ts';
+import type { StatsData } from './stats.ts';
+
+/** Which fs call a request serves, for the errors it may raise. */
+export interface Operation {
+  readonly syscall: string;
+  readonly path: string;
+}
+
+export interface UploadOptions {
+  /** Create only if absent (`x` flags): EEXIST with reason `exists` otherwise. */
+  readonly exclusive?: boolean;
+  /** Write only if the object is still as read (read-and-rewrite); overrides the memory. */
+  readonly expect?: Expectation;
+  readonly contentType?: string;
+}
+
+export interface ConnectionOptions {
+  readonly compareAndSet: boolean;
+  readonly spillThresholdBytes: number;
+  readonly tmpDir: string;
+}
+
+/** Generations remembered per connection; more keys than this are forgotten oldest first. */
+const REMEMBERED_KEYS = 10_000;
+
+export class MountConnection {
+  readonly transport: SocketTransport;
+  readonly #options: ConnectionOptions;
+  readonly #generations: ClientGenerationMemory | undefined;
+
+  constructor(transport: SocketTransport, options: ConnectionOptions) {
+    this.transport = transport;
+    this.#options = options;
+    this.#generations = options.compareAndSet ? new ClientGenerationMemory(REMEMBERED_KEYS) : undefined;
+  }
+
+  get compareAndSet(): boolean {
+    return this.#generations !== undefined;
+  }
+
+  newBuffer(): ContentBuffer {
+    return new ContentBuffer(this.#options.spillThresholdBytes, this.#options.tmpDir);
+  }
+
+  /** GET: the 200 response, its body unread. A missing object throws ENOENT. */
+  async download(key: string, op: Operation): Promise<{ response: IncomingMessage; generation: string | undefined }> {
+    const response = await this.#send(op, { method: 'GET', path: keyPath(key) });
+    if (response.statusCode !== 200) {
+      if (response.statusCode === 404) this.#generations?.set(key, 'absent');
+      throw await this.#failure(response, op);
+    }
+    const generation = generationOf(response);
+    if (generation !== undefined) this.#generations?.set(key, { generation });
+    return { response, generation };
+  }
+
+  /** Downloads into `target`; answers what was read, `absent` when there is no object. */
+  async readInto(key: string, op: Operation, target: ContentBuffer): Promise<Expectation> {
+    let download;
+    try {
+      download = await this.download(key, op);
+    } catch (error) {
+      if (error instanceof StateFsError && error.code === 'ENOENT' && error.status === 404) return 'absent';
+      throw error;
+    }
+    try {
+      for await (const chunk of download.response as AsyncIterable<Buffer>) await target.append(chunk);
+    } catch (error) {
+      throw new StateFsError('EIO', op.syscall, op.path, 'the download was cut short', { cause: error });
+    }
+    if (download.generation === undefined) throw new StateFsError('EIO', op.syscall, op.path, 'the connector sent no ETag; it is too old for read-and-rewrite');
+    return { generation: download.generation };
+  }
+
+  /** PUT the whole object; answers its new generation. */
+  async upload(key: string, op: Operation, source: Buffer | ContentBuffer, options: UploadOptions = {}): Promise<string | undefined> {
+    const [precondition, reason] = this.#precondition(key, options);
+    const headers: OutgoingHttpHeaders = {
+      'content-length': source instanceof ContentBuffer ? source.size : source.length,
+      'content-type': options.contentType ?? 'application/octet-stream',
+      ...precondition,
+    };
+    const response = await this.#send(op, { method: 'PUT', path: keyPath(key), headers, body: source instanceof ContentBuffer ? source.stream() : source });
+    return this.#finishUpload(key, op, response, reason);
+  }
+
+  /** PUT with a chunked body the caller streams (passthrough writes); answers the new generation. */
+  async uploadStream(key: string, op: Operation, body: Readable, options: UploadOptions = {}): Promise<string | undefined> {
+    const [precondition, reason] = this.#precondition(key, options);
+    const headers: OutgoingHttpHeaders = { 'content-type': options.contentType ?? 'application/octet-stream', 'transfer-encoding': 'chunked', ...precondition };
+    const response = await this.#send(op, { method: 'PUT', path: keyPath(key), headers, body });
+    return this.#finishUpload(key, op, response, reason);
+  }
+
+  /** HEAD: a file, a directory, or undefined when neither exists. */
+  async head(key: string, op: Operation): Promise<StatsData | undefined> {
+    const response = await this.#send(op, { method: 'HEAD', path: keyPath(key) });
+    response.resume();
+    if (response.statusCode === 404) return undefined;
+    if (response.statusCode !== 204 && response.statusCode !== 200) throw errorFromAnswer(response.statusCode ?? 0, Buffer.alloc(0), op.syscall, op.path);
+    if (response.headers['x-is-file'] === 'false') return { kind: 'directory', size: 0, mtimeMs: 0 };
+    const modified = response.headers['last-modified'];
+    const generation = generationOf(response);
+    const contentType = response.headers['content-type'];
+    return {
+      kind: 'file',
+      size: Number(response.headers['content-length'] ?? 0),
+      mtimeMs: modified === undefined ? 0 : Date.parse(modified),
+      ...(generation === undefined ? {} : { generation }),
+      ...(contentType === undefined ? {} : { contentType }),
+    };
+  }
+
+  /** The keys and sub-prefixes under `prefix` (`delimiter` empty: everything below). */
+  async list(prefix: string, delimiter: string, op: Operation): Promise<{ keys: string[]; prefixes: string[] }> {
+    const response = await this.#send(op, { method: 'GET', path: `/keys/?prefix=${encodeURIComponent(prefix)}&delimiter=${encodeURIComponent(delimiter)}` });
+    if (response.statusCode !== 200) throw await this.#failure(response, op);
+    const body = await this.#readBody(response, op);
+    const parsed = JSON.parse(body.toString('utf8')) as { keys?: unknown; prefixes?: unknown };
+    if (!isStringArray(parsed.keys) || !isStringArray(parsed.prefixes)) throw new StateFsError('EIO', op.syscall, op.path, 'the connector answered a listing without keys and prefixes');
+    return { keys: parsed.keys, prefixes: parsed.prefixes };
+  }
+
+  async remove(key: string, op: Operation): Promise<void> {
+    const response = await this.#send(op, { method: 'DELETE', path: keyPath(key) });
+    if (response.statusCode !== 204 && response.statusCode !== 200) throw await this.#failure(response, op);
+    response.resume();
+    this.#generations?.forget(key);
+  }
+
+  async attribute(key: string, name: string, op: Operation): Promise<string> {
+    const response = await this.#send(op, { method: 'GET', path: `/meta/${encodeKey(key)}?attr=${encodeURIComponent(name)}` });
+    if (response.statusCode !== 200) throw await this.#failure(response, op);
+    const parsed = JSON.parse((await this.#readBody(response, op)).toString('utf8')) as { value?: unknown };
+    if (typeof parsed.value !== 'string') throw new StateFsError('EIO', op.syscall, op.path, 'the connector answered an attribute without a string value');
+    return parsed.value;
+  }
+
+  async setAttribute(key: string, name: string, value: string, op: Operation): Promise<void> {
+    const body = Buffer.from(JSON.stringify({ value }));
+    const response = await this.#send(op, {
+      method: 'PUT',
+      path: `/meta/${encodeKey(key)}?attr=${encodeURIComponent(name)}`,
+      headers: { 'content-type': 'application/json', 'content-length': body.length },
+      body,
+    });
+    if (response.statusCode !== 204 && response.statusCode !== 200) throw await this.#failure(response, op);
+    response.resume();
+  }
+
+  async attributeNames(key: string, op: Operation): Promise<string[]> {
+    const response = await this.#send(op, { method: 'GET', path: `/meta/${encodeKey(key)}` });
+    if (response.statusCode !== 200) throw await this.#failure(response, op);
+    const parsed = JSON.parse((await this.#readBody(response, op)).toString('utf8')) as { attrs?: unknown };
+    if (!isStringArray(parsed.attrs)) throw new StateFsError('EIO', op.syscall, op.path, 'the connector answered an attribute list without names');
+    return parsed.attrs;
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  #precondition(key: string, options: UploadOptions): [OutgoingHttpHeaders, ExistsReason] {
+    if (options.exclusive === true) return [{ 'if-none-match': '*' }, 'exists'];
+    const expected = options.expect ?? this.#generations?.get(key);
+    if (expected === undefined) return [{}, 'conflict'];
+    if (expected === 'absent') return [{ 'if-none-match': '*' }, 'conflict'];
+    return [{ 'if-match': `"${expected.generation}"` }, 'conflict'];
+  }
+
+  async #finishUpload(key: string, op: Operation, response: IncomingMessage, reason: ExistsReason): Promise<string | undefined> {
+    if (response.statusCode !== 204 && response.statusCode !== 200) {
+      if (response.statusCode === 409) this.#generations?.forget(key);
+      throw await this.#failure(response, op, reason);
+    }
+    response.resume();
+    const generation = generationOf(response);
+    if (generation !== undefined) this.#generations?.set(key, { generation });
+    return generation;
+  }
+
+  async #send(op: Operation, exchange: Exchange): Promise<IncomingMessage> {
+    try {
+      return await this.transport.send(exchange);
+    } catch (error) {
+      throw errorFromTransport(error, op.syscall, op.path, this.transport.socketPath);
+    }
+  }
+
+  async #readBody(response: IncomingMessage, op: Operation): Promise<Buffer> {
+    try {
+      return await readAll(response);
+    } catch (error) {
+      throw errorFromTransport(error, op.syscall, op.path, this.transport.socketPath);
+    }
+  }
+
+  async #failure(response: IncomingMessage, op: Operation, reason?: ExistsReason): Promise<StateFsError> {
+    const body = await this.#readBody(response, op).catch(() => Buffer.alloc(0));
+    return errorFromAnswer(response.statusCode ?? 0, body, op.syscall, op.path, reason);
+  }
+}
+
+/** Each segment percent-encoded, so spaces, `%`, `?`, `#` and non-ASCII travel intact. */
+export function encodeKey(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
+
+function keyPath(key: string): string {
+  return `/keys/${encodeKey(key)}`;
+}
+
+function generationOf(response: IncomingMessage): string | undefined {
+  const etag = response.headers.etag;
+  if (etag === undefined) return undefined;
+  const match = /^(?:W\/)?"([^"]*)"$/.exec(etag);
+  return match?.[1] ?? etag;
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
