@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { counterDemo } from '../examples/counter/counter-demo.ts';
 import { startConnector } from '../test/helpers/connector.ts';
 import { putDirect, startEmulator, type Emulator } from '../test/helpers/emulator.ts';
 import { request } from '../test/helpers/socket-http.ts';
@@ -75,6 +76,7 @@ process.on('SIGTERM', () => { void stopAll().then(() => process.exit(0)); });
 
 try {
   await demo(sock, emulator);
+  await counterDemo({ emulatorOrigin: emulator.origin, bucket: args.bucket, workers: 8, increments: 50 });
 } catch (error) {
   await stopAll();
   throw error;
