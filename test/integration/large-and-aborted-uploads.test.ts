@@ -140,6 +140,31 @@ describe('bodies cut short', () => {
     assert.equal(await getDirect(emulator, bucket, 'cut/chunked'), undefined);
   });
 
+  it('Expect: 100-continue: an upload over the limit is refused before its body is sent; an accepted one gets 100 first', async () => {
+    const socket = connect(connector.socketPath);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1'); });
+    const until = async (pattern: RegExp): Promise<void> => {
+      for (let waited = 0; !pattern.test(received); waited += 10) {
+        if (waited > 5000) assert.fail(`no ${String(pattern)} in ${JSON.stringify(received)}`);
+        await sleep(10);
+      }
+    };
+    socket.write('PUT /keys/continue/ok HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
+    await until(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    socket.write('hello');
+    await until(/HTTP\/1\.1 204 /);
+    socket.destroy();
+    assert.equal((await getDirect(emulator, bucket, 'continue/ok'))?.toString(), 'hello');
+
+    const refused = await rawExchange(connector.socketPath,
+      `PUT /keys/continue/huge HTTP/1.1\r\nHost: x\r\nContent-Length: ${6 * 1024 * MIB}\r\nExpect: 100-continue\r\n\r\n`);
+    assert.doesNotMatch(refused, /100 Continue/);
+    assert.match(refused, /^HTTP\/1\.1 413 /);
+    assert.match(refused, /"error":"too_large"/);
+    assert.equal(await getDirect(emulator, bucket, 'continue/huge'), undefined);
+  });
+
   it('broken chunking is answered 400 with JSON, and nothing is stored', async () => {
     const answer = await rawExchange(connector.socketPath,
       'PUT /keys/cut/garbage HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ-not-hex\r\n\r\n');
