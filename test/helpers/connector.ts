@@ -42,6 +42,8 @@ export interface ConnectorOptions {
   readonly socketPath?: string;
   /** Told of each output line as it arrives (the local demo shows them). */
   readonly onLine?: (line: string) => void;
+  /** Node arguments instead of `npm start`'s (the benchmarks run the compiled dist/main.js). */
+  readonly args?: readonly string[];
 }
 
 /** Environment for a connector; tests of config errors start from this and remove parts. */
@@ -76,7 +78,7 @@ export async function runToExit(env: Readonly<Record<string, string>>, timeoutMs
 export async function startConnector(options: ConnectorOptions): Promise<Connector> {
   const dir = mkdtempSync(join(tmpdir(), 'asya-connector-'));
   const socketPath = options.socketPath ?? join(dir, 'state.sock');
-  const child = spawn(process.execPath, START_ARGS, {
+  const child = spawn(process.execPath, options.args ?? START_ARGS, {
     env: connectorEnv(options, socketPath),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

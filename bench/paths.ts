@@ -1,0 +1,83 @@
+/**
+ * The three ways to reach the backend that the benchmarks compare: our GCS client called
+ * directly, and the connector over its Unix socket with kept-alive connections or with a
+ * new connection per request (as the Python runtime does).
+ */
+import { createHash } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ObjectStore } from '../src/store/object-store.ts';
+
+export type PathName = 'direct' | 'connector-keepalive' | 'connector-per-request';
+export type OpName = 'GET' | 'PUT' | 'HEAD' | 'DELETE' | 'LIST';
+
+/** One way to run each benchmark operation. */
+export interface BenchPath {
+  readonly name: PathName;
+  get(key: string): Promise<void>;
+  put(key: string, body: Buffer): Promise<void>;
+  head(key: string): Promise<void>;
+  remove(key: string): Promise<void>;
+  list(prefix: string): Promise<void>;
+  close(): void;
+}
+
+export function directPath(store: ObjectStore): BenchPath {
+  return {
+    name: 'direct',
+    async get(key) {
+      const download = await store.read(key);
+      for await (const _chunk of download.body) { /* consumed */ }
+    },
+    async put(key, body) {
+      // A direct caller sends the MD5 too, as the connector does, so both pay for it.
+      const md5Base64 = createHash('md5').update(body).digest('base64');
+      await store.write(key, { size: body.length, md5Base64, open: (offset) => body.subarray(offset) }, { contentType: 'application/octet-stream' });
+    },
+    async head(key) { await store.stat(key); },
+    async remove(key) { await store.remove(key); },
+    async list(prefix) { await store.list({ prefix, delimiter: '/', pageSize: 1000, pageToken: undefined }); },
+    close() { void store.close(); },
+  };
+}
+
+export function connectorPath(socketPath: string, keepAlive: boolean, concurrency: number): BenchPath {
+  const agent = keepAlive ? new Agent({ keepAlive: true, maxSockets: concurrency }) : false;
+  const send = (method: string, path: string, body?: Buffer): Promise<void> => new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method, agent, headers: body === undefined ? {} : { 'content-length': body.length } }, (res) => {
+      res.on('error', reject);
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300) reject(new Error(`${method} ${path}: HTTP ${status}`));
+        else resolve();
+      });
+      res.resume();
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  return {
+    name: keepAlive ? 'connector-keepalive' : 'connector-per-request',
+    get: (key) => send('GET', `/keys/${key}`),
+    put: (key, body) => send('PUT', `/keys/${key}`, body),
+    head: (key) => send('HEAD', `/keys/${key}`),
+    remove: (key) => send('DELETE', `/keys/${key}`),
+    list: (prefix) => send('GET', `/keys/?prefix=${encodeURIComponent(prefix)}&delimiter=/`),
+    close() { if (agent !== false) agent.destroy(); },
+  };
+}
+
+/** Deterministic bytes, `total` of them, a chunk at a time (for the 1 GiB transfers). */
+export function patternStream(total: number, chunkSize = 1024 * 1024): Readable {
+  const chunk = Buffer.alloc(chunkSize);
+  for (let i = 0; i < chunkSize; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  return Readable.from((function* () {
+    for (let sent = 0; sent < total; sent += chunkSize) yield sent + chunkSize <= total ? chunk : chunk.subarray(0, total - sent);
+  })());
+}
+
+export async function md5OfStream(stream: Readable): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('base64');
+}
