@@ -37,7 +37,8 @@ export function directPath(store: ObjectStore): BenchPath {
     async head(key) { await store.stat(key); },
     async remove(key) { await store.remove(key); },
     async list(prefix) { await store.list({ prefix, delimiter: '/', pageSize: 1000, pageToken: undefined }); },
-    close() { void store.close(); },
+    // The store is shared by every cell; its owner closes it.
+    close() { /* nothing per path */ },
   };
 }
 

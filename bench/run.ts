@@ -37,8 +37,8 @@ const ROUNDS = Number(args.rounds ?? (QUICK ? 1 : 3));
 const KIB = 1024;
 const MIB = 1024 * KIB;
 /** The connector as its image runs it: compiled, with npm start's V8 flags. */
-const DIST_ARGS = ['--max-semi-space-size=2', join(ROOT, 'dist', 'main.js')];
-const SRC_ARGS = ['--max-semi-space-size=2', join(ROOT, 'src', 'main.ts')];
+const DIST_ARGS = ['--max-semi-space-size=2', '--max-old-space-size=64', join(ROOT, 'dist', 'main.js')];
+const SRC_ARGS = ['--max-semi-space-size=2', '--max-old-space-size=64', join(ROOT, 'src', 'main.ts')];
 
 export interface RunRow {
   backend: 'memory' | 'fake-gcs-server';

@@ -3,9 +3,9 @@
  * `GET /keys/`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { BadRequestError } from '../../errors.ts';
 import { spoolBody } from '../body-spool.ts';
+import { sendStream } from '../send-stream.ts';
 import { acceptBody, allowOnly, declaredLength, ifMatchGeneration, parseQuery, writePrecondition } from '../request-parts.ts';
 import type { RequestTarget, RouteContext } from '../route-context.ts';
 import { etagOf, sendJson, sendNoContent } from './json-response.ts';
@@ -23,7 +23,7 @@ export async function getKey(_req: IncomingMessage, res: ServerResponse, rawKey:
   if (download.lastModified !== undefined) res.setHeader('last-modified', download.lastModified);
   download.body.on('data', (chunk: Buffer) => { ctx.metrics.bytesOut.inc({}, chunk.length); });
   try {
-    await pipeline(download.body, res);
+    await sendStream(download.body, res);
   } catch (error) {
     // The client went away, or GCS failed mid-body: the response is already started, so
     // the connection is cut (a short body the client can detect), never padded.
