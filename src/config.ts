@@ -46,6 +46,8 @@ export interface Config {
   /** How long SIGTERM waits for requests in flight before closing connections. */
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
+  /** TCP port for /healthz, /readyz and /metrics (probes and Prometheus cannot reach a Unix socket); undefined: off. */
+  readonly opsPort: number | undefined;
 }
 
 /** A configuration value is missing or malformed; `message` is one line for the operator. */
@@ -89,6 +91,7 @@ export function loadConfig(env: Env): Config {
     casMemoryKeys: integer(env, 'CONNECTOR_CAS_MEMORY_KEYS', 100_000, 1, 10_000_000, 'keys'),
     shutdownGraceMs: integer(env, 'CONNECTOR_SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000, 'milliseconds'),
     logLevel: logLevel(env, 'CONNECTOR_LOG_LEVEL'),
+    opsPort: nonEmpty(env, 'CONNECTOR_OPS_PORT') === undefined ? undefined : integer(env, 'CONNECTOR_OPS_PORT', 0, 1, 65_535, 'a TCP port'),
   };
   return Object.freeze(config);
 }

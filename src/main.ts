@@ -11,7 +11,8 @@ import { KeySpace } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createConnectorMetrics } from './metrics/connector-metrics.ts';
 import { createProtocolServer } from './server/protocol-server.ts';
-import { claimSocketPath, closeGracefully, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
+import { opsRoute } from './server/router.ts';
+import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
 import { prepareSpoolDir } from './server/spool-dir.ts';
 import { StateService } from './state/state-service.ts';
 import { BackendHealth } from './store/backend-health.ts';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
 
   const policy = config.variant === 'cas' ? compareAndSet(new GenerationMemory(config.casMemoryKeys)) : lastWriteWins;
   const service = new StateService({ store, keys, policy, presignTtlSeconds: config.presignTtlSeconds });
-  const server = createProtocolServer({
+  const context = {
     service,
     keys,
     health,
@@ -76,13 +77,18 @@ async function main(): Promise<void> {
     spillThresholdBytes: config.spillThresholdBytes,
     maxBodyBytes: config.maxBodyBytes,
     spoolDir,
-  });
+  };
+  const server = createProtocolServer(context);
+  const opsServer = config.opsPort === undefined ? undefined : await listenOnOpsPort(createProtocolServer(context, opsRoute), config.opsPort)
+    .catch((error: unknown) => failStartup(`cannot serve the ops port ${String(config.opsPort)}`, error, logger, store));
 
   await listenOnSocket(server, config.socketPath, config.socketMode)
     .catch((error: unknown) => failStartup(`cannot serve on ${config.socketPath}`, error, logger, store));
 
   // Handlers first: a signal right after "serving" must drain, not kill the process.
   handleSignals(config, logger, async (graceMs) => {
+    opsServer?.close();
+    opsServer?.closeAllConnections();
     const { forced } = await closeGracefully(server, config.socketPath, graceMs);
     await store.close();
     return forced;
@@ -93,6 +99,7 @@ async function main(): Promise<void> {
     bucket: config.bucket,
     prefix: config.prefix,
     endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com',
+    ...(config.opsPort === undefined ? {} : { ops_port: config.opsPort }),
     uptime_ms: Math.round(process.uptime() * 1000),
   });
 }

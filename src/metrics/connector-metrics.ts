@@ -18,6 +18,8 @@ export interface ConnectorMetrics {
   readonly gcsRequests: Counter;
   /** GCS requests retried, by operation and reason. */
   readonly gcsRetries: Counter;
+  /** Error answers, by the protocol's error code. */
+  readonly errors: Counter;
   /** Conflicts answered (409), by reason. */
   readonly conflicts: Counter;
   /** Request body bytes received from clients. */
@@ -38,6 +40,7 @@ export function createConnectorMetrics(): ConnectorMetrics {
     inFlight: 0,
     gcsRequests: registry.register(new Counter('asya_state_gcs_requests_total', 'GCS requests sent, by operation and outcome.')),
     gcsRetries: registry.register(new Counter('asya_state_gcs_retries_total', 'GCS requests retried, by operation and reason.')),
+    errors: registry.register(new Counter('asya_state_errors_total', 'Requests answered with an error, by the protocol error code.')),
     conflicts: registry.register(new Counter('asya_state_conflicts_total', 'Writes and deletes refused with 409, by reason.')),
     bytesIn: registry.register(new Counter('asya_state_bytes_received_total', 'Request body bytes received from clients.')),
     bytesOut: registry.register(new Counter('asya_state_bytes_sent_total', 'Response body bytes sent to clients.')),

@@ -9,12 +9,13 @@ import { performance } from 'node:perf_hooks';
 import { ConflictError } from '../errors.ts';
 import { asConnectorError, sendError } from './error-response.ts';
 import type { RouteContext } from './route-context.ts';
-import { route } from './router.ts';
+import { route, type Route } from './router.ts';
 
 /** Largest request head (request line and headers) accepted. */
 const MAX_HEADER_BYTES = 16 * 1024;
 
-export function createProtocolServer(ctx: RouteContext): Server {
+/** The server of the protocol; `router` narrows it (the ops port serves only health and metrics). */
+export function createProtocolServer(ctx: RouteContext, router: (req: IncomingMessage) => Route = route): Server {
   const server = createServer(
     {
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -24,21 +25,21 @@ export function createProtocolServer(ctx: RouteContext): Server {
       headersTimeout: 60_000,
       keepAliveTimeout: 5_000,
     },
-    (req, res) => { void serve(req, res, ctx); },
+    (req, res) => { void serve(req, res, ctx, router); },
   );
   server.timeout = 120_000;
   // With this listener Node leaves `Expect: 100-continue` to the routes (acceptBody), which
   // answer only after checking the head: a refused upload never sends its body.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { void serve(req, res, ctx); });
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { void serve(req, res, ctx, router); });
   server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
     answerMalformed(error, socket);
   });
   return server;
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): Promise<void> {
+async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, router: (req: IncomingMessage) => Route): Promise<void> {
   const started = performance.now();
-  const { op, handle } = route(req);
+  const { op, handle } = router(req);
   ctx.metrics.inFlight += 1;
   res.once('close', () => {
     ctx.metrics.inFlight -= 1;
@@ -53,6 +54,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContex
   } catch (thrown) {
     const error = asConnectorError(thrown);
     if (error.code === 'internal_error') ctx.logger.error('internal error', { op, error: thrown });
+    ctx.metrics.errors.inc({ code: error.code });
     if (error instanceof ConflictError) ctx.metrics.conflicts.inc({ reason: error.reason });
     // A body left unread cannot be skipped cheaply; close the connection after answering.
     sendError(req, res, error, !req.complete);

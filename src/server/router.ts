@@ -27,6 +27,13 @@ function notFound(message: string): Route {
   return { op: 'unknown', handle: () => { throw new RouteNotFoundError(message); } };
 }
 
+/** The routes of the ops port: liveness, readiness and metrics, nothing that touches state. */
+export function opsRoute(req: IncomingMessage): Route {
+  const path = requestTarget(req.url ?? '/').path;
+  if (path === '/healthz' || path === '/readyz' || path === '/metrics') return route(req);
+  return notFound('the ops port serves GET /healthz, /readyz and /metrics only; state is on the Unix socket');
+}
+
 export function route(req: IncomingMessage): Route {
   const method = req.method ?? 'GET';
   const target = requestTarget(req.url ?? '/');

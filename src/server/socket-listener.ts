@@ -57,6 +57,18 @@ export async function listenOnSocket(server: Server, path: string, mode: number)
   await chmod(path, mode);
 }
 
+/** Listens on a TCP port on every interface (kubelet probes and Prometheus come in through the pod IP). */
+export async function listenOnOpsPort(server: Server, port: number): Promise<Server> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
 /**
  * Stops accepting, lets requests in flight finish for up to `graceMs`, then cuts what
  * remains; the socket file is removed either way. Answers how many connections were cut.

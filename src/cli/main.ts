@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+/**
+ * `asya-state`: look at and change a connector's state by hand, over its socket.
+ *
+ *   asya-state [--socket PATH] <command> [options] [arguments]
+ *
+ * Exit codes (exit-codes.ts): 0 ok, 1 other failure, 2 usage, 3 not found, 4 conflict or
+ * already exists, 5 permission denied, 6 invalid request, 7 unavailable, 8 timeout.
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { StateClient } from '../client/state-client.ts';
+import { cat, ls, put, rm, stat, xattr } from './commands.ts';
+import { EXIT, exitCodeOf } from './exit-codes.ts';
+
+const USAGE = `usage: asya-state [--socket PATH] [--timeout MS] <command> [options] [arguments]
+
+Commands (asya-state <command> --help for each):
+  ls [DIR]                 list a directory (the root by default)
+  cat KEY                  write an object to stdout
+  put KEY [FILE|-]         store a file (or stdin) as an object
+  rm KEY                   delete an object (-r: a directory and everything in it)
+  stat KEY                 size, type, generation, modification time, content type
+  xattr list|get|set KEY   attributes: url, signed_url, generation, metageneration, content_type, storage_class
+
+The socket is --socket, else ASYA_STATE_SOCKET, else run/state.sock (the local demo's).
+Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 conflict or exists, 5 permission denied,
+6 invalid request, 7 unavailable, 8 timeout.`;
+
+const HELP: Readonly<Record<string, string>> = {
+  ls: `usage: asya-state ls [-l] [-R] [DIR]
+  List DIR (mount-relative; the root when omitted). Directories end with "/".
+  -l, --long        type, size and modification time (one HEAD per file)
+  -R, --recursive   everything below DIR`,
+  cat: `usage: asya-state cat [--progress|--no-progress] KEY
+  Write the object KEY to stdout. A progress bar goes to stderr when it is a terminal
+  and the object is over 1 MiB.`,
+  put: `usage: asya-state put [--create] [--content-type TYPE] [--progress|--no-progress] KEY [FILE|-]
+  Store FILE (or stdin, "-" or omitted) as the object KEY, streamed to the connector.
+  --create          only if KEY does not exist yet (exit 4 if it does)
+  --content-type    stored Content-Type (default application/octet-stream)`,
+  rm: `usage: asya-state rm [-r] [-f] KEY
+  Delete the object KEY.
+  -r, --recursive   KEY is a directory: delete everything under it
+  -f, --force       a missing KEY is not an error`,
+  stat: `usage: asya-state stat [--json] KEY
+  Print what is known of KEY: a file (size, generation, modification time, content
+  type) or a directory (a prefix with objects under it, or the root "").
+  --json            one JSON object`,
+  xattr: `usage: asya-state xattr list KEY
+       asya-state xattr get KEY NAME
+       asya-state xattr set KEY NAME VALUE
+  Attributes of an object: url, signed_url, generation, metageneration, content_type,
+  storage_class (only content_type can be set).`,
+};
+
+class UsageError extends Error {}
+
+async function run(argv: readonly string[]): Promise<number> {
+  const global = parseArgs({
+    args: [...argv],
+    options: {
+      socket: { type: 'string' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: false,
+  });
+  const [command] = global.positionals;
+  if (command === undefined || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined && global.values.help !== true ? EXIT.usage : EXIT.ok;
+  }
+  const help = HELP[command];
+  if (help === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+  const commandArgs = argv.slice(argv.indexOf(command) + 1);
+  if (commandArgs.includes('--help') || commandArgs.includes('-h')) {
+    process.stdout.write(`${help}\n`);
+    return EXIT.ok;
+  }
+  const socketPath = stringOption(global.values.socket) ?? process.env.ASYA_STATE_SOCKET ?? `${process.cwd()}/run/state.sock`;
+  const timeoutText = stringOption(global.values.timeout);
+  const timeoutMs = timeoutText === undefined ? 30_000 : Number(timeoutText);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be a whole number of milliseconds, got ${JSON.stringify(timeoutText)}`);
+
+  const parse = (options: ParseArgsOptionsConfig, count: [number, number]): { values: Record<string, unknown>; positionals: string[] } => {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: commandArgs.filter((arg) => !arg.startsWith('--socket') && !arg.startsWith('--timeout')), options, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw new UsageError(`${(error as Error).message}\n\n${help}`);
+    }
+    if (parsed.positionals.length < count[0] || parsed.positionals.length > count[1]) throw new UsageError(help);
+    return parsed;
+  };
+  const client = new StateClient({ socketPath, timeoutMs, writeMode: 'passthrough' });
+  const out = { stdout: process.stdout };
+  try {
+    switch (command) {
+      case 'ls': {
+        const { values, positionals } = parse({ long: { type: 'boolean', short: 'l' }, recursive: { type: 'boolean', short: 'R' } }, [0, 1]);
+        await ls(client, positionals[0] ?? '', { long: values.long === true, recursive: values.recursive === true }, out);
+        break;
+      }
+      case 'cat': {
+        const { values, positionals } = parse({ progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' } }, [1, 1]);
+        await cat(client, positionals[0] ?? '', { progress: progressFlag(values) }, out);
+        break;
+      }
+      case 'put': {
+        const { values, positionals } = parse({ create: { type: 'boolean' }, 'content-type': { type: 'string' }, progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' } }, [1, 2]);
+        await put(client, positionals[0] ?? '', positionals[1], {
+          contentType: stringOption(values['content-type']),
+          create: values.create === true,
+          progress: progressFlag(values),
+        }, process.stdin);
+        break;
+      }
+      case 'rm': {
+        const { values, positionals } = parse({ recursive: { type: 'boolean', short: 'r' }, force: { type: 'boolean', short: 'f' } }, [1, 1]);
+        await rm(client, positionals[0] ?? '', { recursive: values.recursive === true, force: values.force === true });
+        break;
+      }
+      case 'stat': {
+        const { values, positionals } = parse({ json: { type: 'boolean' } }, [1, 1]);
+        await stat(client, positionals[0] ?? '', { json: values.json === true }, out);
+        break;
+      }
+      case 'xattr': {
+        const { positionals } = parse({}, [2, 4]);
+        const [action = '', key = '', ...names] = positionals;
+        const arity: Readonly<Record<string, number>> = { list: 0, get: 1, set: 2 };
+        if (arity[action] !== names.length) throw new UsageError(help);
+        await xattr(client, action, key, names, out);
+        break;
+      }
+    }
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
+}
+
+function stringOption(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function progressFlag(values: Record<string, unknown>): boolean | undefined {
+  if (values['no-progress'] === true) return false;
+  return values.progress === true ? true : undefined;
+}
+
+run(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`asya-state: ${error.message}\n`);
+    process.exitCode = EXIT.usage;
+    return;
+  }
+  process.stderr.write(`asya-state: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = exitCodeOf(error);
+});

@@ -1,0 +1,139 @@
+/**
+ * The asya-state CLI against the real connector: every command, its output, --help, the
+ * progress bar, and an exit code per kind of failure.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startConnector, type Connector } from '../helpers/connector.ts';
+import { getDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
+
+const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+let emulator: Emulator;
+let connector: Connector;
+const bucket = 'cli';
+const work = mkdtempSync(join(tmpdir(), 'asya-cli-'));
+
+before(async () => {
+  emulator = await startEmulator();
+  await emulator.createBucket(bucket);
+  connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'cas' });
+});
+after(async () => {
+  await connector.stop();
+  await emulator.stop();
+});
+
+interface Run { code: number | null; stdout: Buffer; stderr: string }
+
+function cli(args: readonly string[], options: { stdin?: Buffer; socket?: string } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, '--socket', options.socket ?? connector.socketPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const stdout: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.once('exit', (code) => { resolve({ code, stdout: Buffer.concat(stdout), stderr }); });
+    child.stdin.end(options.stdin);
+  });
+}
+
+describe('asya-state CLI', () => {
+  it('put from a file and from stdin, then cat them back', async () => {
+    const file = join(work, 'local.json');
+    writeFileSync(file, '{"from":"file"}');
+    assert.equal((await cli(['put', '--content-type', 'application/json', 'docs/a.json', file])).code, 0);
+    assert.equal((await cli(['put', 'docs/b.txt'], { stdin: Buffer.from('from stdin') })).code, 0);
+    assert.equal((await cli(['cat', 'docs/a.json'])).stdout.toString(), '{"from":"file"}');
+    assert.equal((await cli(['cat', 'docs/b.txt'])).stdout.toString(), 'from stdin');
+    assert.equal((await getDirect(emulator, bucket, 'docs/b.txt'))?.toString(), 'from stdin');
+  });
+
+  it('ls lists names, long listings and recursive listings', async () => {
+    await cli(['put', 'tree/x.txt'], { stdin: Buffer.from('12345') });
+    await cli(['put', 'tree/sub/y.txt'], { stdin: Buffer.from('y') });
+    assert.equal((await cli(['ls', 'tree'])).stdout.toString(), 'sub/\nx.txt\n');
+    assert.equal((await cli(['ls', '-R', 'tree'])).stdout.toString(), 'sub/\nsub/y.txt\nx.txt\n');
+    const long = (await cli(['ls', '-l', 'tree'])).stdout.toString().split('\n');
+    assert.match(long[0] ?? '', /^dir\s+-\s+-\s+sub\/$/);
+    assert.match(long[1] ?? '', /^file\s+5\s+\d{4}-\d\d-\d\dT\S+\s+x\.txt$/);
+    assert.match((await cli(['ls'])).stdout.toString(), /^tree\/$/m);
+  });
+
+  it('stat prints a file or a directory, as text or JSON', async () => {
+    const text = (await cli(['stat', 'tree/x.txt'])).stdout.toString();
+    assert.match(text, /^type:\s+file$/m);
+    assert.match(text, /^size:\s+5$/m);
+    const json = JSON.parse((await cli(['stat', '--json', 'tree/x.txt'])).stdout.toString()) as Record<string, unknown>;
+    assert.equal(json.size, 5);
+    assert.match(String(json.generation), /^\d+$/);
+    assert.equal((JSON.parse((await cli(['stat', '--json', 'tree'])).stdout.toString()) as { type: string }).type, 'directory');
+  });
+
+  it('xattr list, get and set', async () => {
+    assert.match((await cli(['xattr', 'list', 'docs/a.json'])).stdout.toString(), /^content_type$/m);
+    assert.equal((await cli(['xattr', 'get', 'docs/a.json', 'url'])).stdout.toString(), `gs://${bucket}/docs/a.json\n`);
+    assert.equal((await cli(['xattr', 'set', 'docs/a.json', 'content_type', 'text/plain'])).code, 0);
+    assert.equal((await cli(['xattr', 'get', 'docs/a.json', 'content_type'])).stdout.toString(), 'text/plain\n');
+  });
+
+  it('rm deletes a file, and a directory with -r', async () => {
+    assert.equal((await cli(['rm', 'docs/b.txt'])).code, 0);
+    assert.equal(await getDirect(emulator, bucket, 'docs/b.txt'), undefined);
+    assert.equal((await cli(['rm', '-r', 'tree'])).code, 0);
+    assert.equal((await cli(['ls', 'tree'])).stdout.toString(), '');
+  });
+
+  it('shows a progress bar for a large transfer when asked', async () => {
+    const put = await cli(['put', '--progress', 'big.bin'], { stdin: Buffer.alloc(3 * 1024 * 1024, 1) });
+    assert.equal(put.code, 0, put.stderr);
+    assert.match(put.stderr, /put big\.bin .*3\.0 MiB/);
+    const cat = await cli(['cat', '--progress', 'big.bin']);
+    assert.equal(cat.stdout.length, 3 * 1024 * 1024);
+    assert.match(cat.stderr, /cat big\.bin \[#+\] 100% 3\.0\/3\.0 MiB/);
+  });
+
+  it('exit codes follow the error: 3 not found, 4 exists, 5 permission, 6 invalid, 2 usage', async () => {
+    const missing = await cli(['cat', 'nope']);
+    assert.equal(missing.code, 3);
+    assert.match(missing.stderr, /ENOENT/);
+    assert.equal((await cli(['rm', 'nope'])).code, 3);
+    assert.equal((await cli(['rm', '-f', 'nope'])).code, 0);
+    assert.equal((await cli(['put', '--create', 'docs/a.json'], { stdin: Buffer.from('again') })).code, 4);
+    assert.equal((await cli(['xattr', 'set', 'docs/a.json', 'generation', '1'])).code, 5);
+    assert.equal((await cli(['xattr', 'get', 'docs/a.json', 'colour'])).code, 6);
+    assert.equal((await cli(['cat', 'a//b'])).code, 6);
+    assert.equal((await cli(['frobnicate'])).code, 2);
+    assert.equal((await cli(['ls', '--bogus'])).code, 2);
+    assert.equal((await cli(['xattr', 'get', 'docs/a.json'])).code, 2);
+  });
+
+  it('exit code 7 when no connector listens, 8 when it does not answer in time', async () => {
+    const none = await cli(['ls'], { socket: join(work, 'none.sock') });
+    assert.equal(none.code, 7);
+    assert.match(none.stderr, /no connector is listening/);
+    const stalled = join(work, 'stall.sock');
+    const held: Socket[] = [];
+    const server = createServer((socket) => { held.push(socket); });
+    await new Promise<void>((resolve) => server.listen(stalled, resolve));
+    try {
+      assert.equal((await cli(['--timeout', '300', 'ls'], { socket: stalled })).code, 8);
+    } finally {
+      for (const socket of held) socket.destroy();
+      server.close();
+    }
+  });
+
+  it('--help works for the tool and every command', async () => {
+    assert.match((await cli(['--help'])).stdout.toString(), /^usage: asya-state/);
+    for (const command of ['ls', 'cat', 'put', 'rm', 'stat', 'xattr']) {
+      const help = await cli([command, '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout.toString(), new RegExp(`^usage: asya-state ${command}`));
+    }
+  });
+});
