@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,7 +22,7 @@ import { startEmulator } from '../test/helpers/emulator.ts';
 import { cpuMs, memoryMiB } from '../test/helpers/proc.ts';
 import { median, runLoad } from './load.ts';
 import { connectorPath, directPath, md5OfStream, patternStream, type BenchPath, type OpName, type PathName } from './paths.ts';
-import { renderBenchmarks } from './render.ts';
+import { renderBenchmarks, type Results } from './render.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     backend: { type: 'string', default: 'both' },
     rounds: { type: 'string' },
+    'render-only': { type: 'boolean', default: false },
   },
 });
 const QUICK = args.quick;
@@ -268,6 +269,14 @@ async function casMemory(origin: string, bucket: string): Promise<{ keys: number
 
 function round1(value: number): number { return Math.round(value * 10) / 10; }
 function round3(value: number): number { return Math.round(value * 1000) / 1000; }
+
+if (args['render-only']) {
+  // Re-renders docs/benchmarks.md from the last full run (after editing bench/notes.md).
+  const results = JSON.parse(readFileSync(join(import.meta.dirname, 'results', 'latest.json'), 'utf8')) as Results;
+  writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), renderBenchmarks(results));
+  log('rendered docs/benchmarks.md from bench/results/latest.json');
+  process.exit(0);
+}
 
 build();
 const runs: RunRow[] = [];

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { BadRequestError, ConnectorError, TooLargeError } from '../errors.ts';
+import { BadRequestError, ConnectorError, TooLargeError, UnavailableError } from '../errors.ts';
 import type { UploadSource } from '../store/object-store.ts';
 
 export interface SpoolOptions {
@@ -49,11 +49,16 @@ export async function spoolBody(body: AsyncIterable<Buffer>, options: SpoolOptio
         memoryBytes += chunk.length;
         continue;
       }
-      if (file === undefined) {
-        path = join(options.tmpDir, `${SPOOL_FILE_PREFIX}${randomUUID()}`);
-        file = await open(path, 'wx', 0o600);
+      try {
+        if (file === undefined) {
+          path = join(options.tmpDir, `${SPOOL_FILE_PREFIX}${randomUUID()}`);
+          file = await open(path, 'wx', 0o600);
+        }
+        await file.write(chunk);
+      } catch (error) {
+        // The spool failed (disk full, directory gone), not the client: say so.
+        throw new UnavailableError(`cannot spool the request body to ${options.tmpDir} (CONNECTOR_TMPDIR): ${describe(error)}; nothing was stored`, { cause: error });
       }
-      await file.write(chunk);
     }
     if (options.declaredLength !== undefined && total !== options.declaredLength) {
       throw new BadRequestError(`request body ended after ${total} of ${options.declaredLength} bytes; nothing was stored`);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { BadRequestError, TooLargeError } from '../../src/errors.ts';
+import { BadRequestError, TooLargeError, UnavailableError } from '../../src/errors.ts';
 import { spoolBody } from '../../src/server/body-spool.ts';
 
 async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {
@@ -66,5 +66,11 @@ describe('spoolBody', () => {
     const dir = mkdtempSync(join(tmpdir(), 'spool-'));
     await assert.rejects(spoolBody(chunks('x'.repeat(600), 'y'.repeat(600)), options(dir)), TooLargeError);
     assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('a spool that cannot be written (directory gone, disk full) is unavailable, not the client\'s fault', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'asya-spool-gone-')), 'missing');
+    await assert.rejects(spoolBody(chunks('more than eight bytes'), options(dir)), (error: unknown) =>
+      error instanceof UnavailableError && /cannot spool the request body/.test(error.message));
   });
 });

@@ -23,8 +23,8 @@ export function deadlineTimer(deadline: number, what: string): AttemptTimer {
 
 /**
  * Yields `source` and aborts the request when no chunk was taken for `stallMs`: the
- * backend stopped reading. Once the last chunk is taken the guard is disarmed (undici's
- * headersTimeout then bounds the wait for the answer).
+ * backend stopped reading. Once the last chunk is taken the guard is disarmed (the
+ * HTTP client's socket timeout then bounds the wait for the answer).
  */
 export async function* stallGuarded(
   source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,

@@ -75,7 +75,7 @@ export function errorFromStatus(status: number, gcsMessage: string, context: Gcs
   }
 }
 
-const TRANSPORT_TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const TRANSPORT_TIMEOUT_CODES = new Set(['ETIMEDOUT']);
 
 /** Maps an error thrown while talking to GCS (no HTTP answer) to a connector error. */
 export function errorFromTransport(error: unknown, context: GcsCallContext): ConnectorError {

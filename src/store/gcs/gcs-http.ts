@@ -1,17 +1,25 @@
 /**
- * HTTP to the GCS JSON API: one keep-alive undici pool, the credentials' Authorization
- * header on every request, and failures turned into connector errors (gcs-errors.ts).
- * Knows nothing of objects or retries; gcs-store.ts composes calls from it.
+ * HTTP to the GCS JSON API: one keep-alive agent (node:https, or node:http for an
+ * emulator), the credentials' Authorization header on every request, and failures turned
+ * into connector errors (gcs-errors.ts). Knows nothing of objects or retries;
+ * gcs-store.ts composes calls from it.
+ *
+ * Node's own HTTP client rather than undici: undici's import alone costs the process
+ * about 24 MiB of resident memory (measured: 74.6 against 50.3 MiB for an idle process
+ * that made one request), a third of the seed's 64Mi request, for about 5 µs less CPU
+ * per request (40 against 45 µs, measured; the connector spends ~140 µs per request).
  */
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import { ConnectorError } from '../../errors.ts';
 import type { Credentials } from './credentials.ts';
 import { errorFromStatus, errorFromTransport, gcsErrorMessage, type GcsCallContext } from './gcs-errors.ts';
 
 export interface GcsCall {
   /** Operation name for metrics (`read`, `stat`, `write`, ...). */
   readonly op: string;
-  readonly method: Dispatcher.HttpMethod;
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path and query on the API origin. */
   readonly path: string;
   readonly headers?: Readonly<Record<string, string>>;
@@ -21,17 +29,22 @@ export interface GcsCall {
   readonly context: GcsCallContext;
 }
 
+/** GCS's answer: status and headers, and the body still to read (stream it, or use the helpers). */
 export interface GcsAnswer {
   readonly status: number;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: Dispatcher.ResponseData['body'];
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Readable;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+  /** Reads and discards the body, so the connection can be reused. */
+  dump(): Promise<void>;
 }
 
 export interface GcsHttpOptions {
   /** API origin: `https://storage.googleapis.com` or an emulator's. */
   readonly origin: string;
   readonly credentials: Credentials;
-  /** Longest wait for response headers once a request is sent, and longest stall of a body. */
+  /** Longest wait for the connection, for response headers, and between body bytes. */
   readonly timeoutMs: number;
   /** Upper bound of open connections to GCS. */
   readonly connections: number;
@@ -41,19 +54,22 @@ export interface GcsHttpOptions {
 
 export class GcsHttp {
   readonly origin: string;
-  readonly #pool: Pool;
   readonly #options: GcsHttpOptions;
+  readonly #agent: HttpAgent;
+  readonly #request: typeof httpRequest;
+  readonly #host: string;
+  readonly #port: number;
 
   constructor(options: GcsHttpOptions) {
     this.origin = options.origin;
     this.#options = options;
-    this.#pool = new Pool(options.origin, {
-      connections: options.connections,
-      keepAliveTimeout: 30_000,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect: { timeout: Math.min(options.timeoutMs, 10_000) },
-    });
+    const url = new URL(options.origin);
+    const secure = url.protocol === 'https:';
+    const agentOptions = { keepAlive: true, maxSockets: options.connections, maxFreeSockets: 16, scheduling: 'lifo' as const };
+    this.#agent = secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.#request = secure ? httpsRequest : httpRequest;
+    this.#host = url.hostname;
+    this.#port = Number(url.port || (secure ? 443 : 80));
   }
 
   /** Sends a request and answers whatever status GCS gave; transport failures throw. */
@@ -62,15 +78,9 @@ export class GcsHttp {
     const authorization = await this.#options.credentials.authorization();
     if (authorization !== undefined) headers.authorization = authorization;
     try {
-      const answer = await this.#pool.request({
-        method: call.method,
-        path: call.path,
-        headers,
-        body: call.body ?? null,
-        signal: call.signal,
-      });
-      this.#options.onOutcome(call.op, String(answer.statusCode));
-      return { status: answer.statusCode, headers: answer.headers, body: answer.body };
+      const response = await this.#exchange(call, headers);
+      this.#options.onOutcome(call.op, String(response.statusCode));
+      return answerOf(response, call);
     } catch (error) {
       const mapped = errorFromTransport(error, call.context);
       this.#options.onOutcome(call.op, mapped.code);
@@ -81,25 +91,69 @@ export class GcsHttp {
   /** Sends a request that answers JSON; a status outside `ok` throws the mapped error. */
   async json<T>(call: GcsCall, ok: readonly number[] = [200]): Promise<T> {
     const answer = await this.send(call);
-    const text = await readText(answer, call);
+    const text = await answer.text();
     if (!ok.includes(answer.status)) throw errorFromStatus(answer.status, gcsErrorMessage(text), call.context);
     return (text === '' ? {} : JSON.parse(text)) as T;
   }
 
   /** Throws the error a non-success answer means, after draining its body. */
   async fail(answer: GcsAnswer, call: GcsCall): Promise<never> {
-    throw errorFromStatus(answer.status, gcsErrorMessage(await readText(answer, call)), call.context);
+    throw errorFromStatus(answer.status, gcsErrorMessage(await answer.text()), call.context);
   }
 
-  async close(): Promise<void> {
-    await this.#pool.close();
+  close(): Promise<void> {
+    this.#agent.destroy();
+    return Promise.resolve();
+  }
+
+  #exchange(call: GcsCall, headers: Record<string, string>): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const body = call.body ?? undefined;
+      if (typeof body === 'string' || Buffer.isBuffer(body)) headers['content-length'] ??= String(Buffer.byteLength(body));
+      const req = this.#request({
+        host: this.#host,
+        port: this.#port,
+        path: call.path,
+        method: call.method,
+        headers,
+        agent: this.#agent,
+        signal: call.signal,
+        timeout: this.#options.timeoutMs,
+      }, resolve);
+      req.on('timeout', () => {
+        req.destroy(Object.assign(new Error(`no bytes for ${this.#options.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      });
+      req.on('error', (error) => {
+        // An abort by the caller's deadline carries the connector error as its reason.
+        const reason: unknown = call.signal.reason;
+        reject(call.signal.aborted && reason instanceof ConnectorError ? reason : error);
+      });
+      if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
+        req.end(body);
+        return;
+      }
+      body.on('error', (error) => req.destroy(error));
+      body.pipe(req);
+    });
   }
 }
 
-async function readText(answer: GcsAnswer, call: GcsCall): Promise<string> {
-  try {
-    return await answer.body.text();
-  } catch (error) {
-    throw errorFromTransport(error, call.context);
-  }
+function answerOf(response: IncomingMessage, call: GcsCall): GcsAnswer {
+  const text = async (): Promise<string> => {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of response) chunks.push(chunk as Buffer);
+    } catch (error) {
+      throw errorFromTransport(error, call.context);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  };
+  return {
+    status: response.statusCode ?? 0,
+    headers: response.headers,
+    body: response,
+    text,
+    json: async () => JSON.parse(await text()) as unknown,
+    dump: async () => { await text(); },
+  };
 }

@@ -108,7 +108,7 @@ export class GcsObjectStore implements ObjectStore {
         };
       } finally {
         // The deadline covers the wait for headers; a streaming body is bounded by
-        // undici's bodyTimeout (a stall), not by a total.
+        // the HTTP client's socket timeout (a stall), not by a total.
         timer.disarm();
       }
     });
@@ -163,11 +163,11 @@ export class GcsObjectStore implements ObjectStore {
         const answer = await this.#http.send(call);
         // After an attempt lost in flight, "already gone" means that attempt deleted it.
         if (answer.status === 404 && attempt > 1) {
-          await answer.body.dump();
+          await answer.dump();
           return;
         }
         if (answer.status !== 204 && answer.status !== 200) await this.#http.fail(answer, call);
-        await answer.body.dump();
+        await answer.dump();
       } finally {
         timer.disarm();
       }
@@ -304,7 +304,7 @@ export class GcsObjectStore implements ObjectStore {
     try {
       const answer = await this.#http.send(call);
       if (answer.status !== 200 && answer.status !== 201) await this.#http.fail(answer, call);
-      await answer.body.dump();
+      await answer.dump();
       const location = header(answer.headers, 'location');
       if (location === undefined) throw new UnavailableError(`GCS started an upload of ${context.target} without a session URL`);
       // The session URL is on the API host; send it through the same pool.
@@ -327,11 +327,11 @@ export class GcsObjectStore implements ObjectStore {
     try {
       const answer = await this.#http.send(call);
       if (answer.status === 308) {
-        await answer.body.dump();
+        await answer.dump();
         throw new UnavailableError(`GCS took only part of the upload of ${context.target}; resuming`);
       }
       if (answer.status !== 200 && answer.status !== 201) await this.#http.fail(answer, call);
-      return (await answer.body.json()) as GcsObjectResource;
+      return (await answer.json()) as GcsObjectResource;
     } finally {
       if (!Buffer.isBuffer(data)) data.destroy();
     }
@@ -346,13 +346,13 @@ export class GcsObjectStore implements ObjectStore {
     const call = this.#call('write', 'PUT', session, timer.signal, context, null, { 'content-range': `bytes */${size}`, 'content-length': '0' });
     try {
       const answer = await this.#http.send(call);
-      if (answer.status === 200 || answer.status === 201) return { resource: (await answer.body.json()) as GcsObjectResource };
+      if (answer.status === 200 || answer.status === 201) return { resource: (await answer.json()) as GcsObjectResource };
       if (answer.status === 404 || answer.status === 410) {
-        await answer.body.dump();
+        await answer.dump();
         return { expired: true };
       }
       if (answer.status !== 308) await this.#http.fail(answer, call);
-      await answer.body.dump();
+      await answer.dump();
       const range = /^bytes=0-(\d+)$/.exec(header(answer.headers, 'range') ?? '');
       return { offset: range?.[1] === undefined ? 0 : Number(range[1]) + 1 };
     } finally {
