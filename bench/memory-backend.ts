@@ -38,6 +38,8 @@ const objects = new Map<string, StoredObject>();
 const sessions = new Map<string, UploadSession>();
 let sortedNames: string[] | undefined;
 let nextGeneration = 1_700_000_000_000_000;
+/** What the read-cache benchmark and tests ask: `GET /_bench/stats`. */
+const stats = { media_requests: 0, media_bytes_sent: 0, not_modified: 0 };
 let nextSession = 1;
 
 function resource(object: StoredObject): Record<string, unknown> {
@@ -94,6 +96,7 @@ function md5Of(chunks: readonly Buffer[]): string {
 }
 
 async function download(res: ServerResponse, object: StoredObject): Promise<void> {
+  stats.media_requests++;
   res.writeHead(200, {
     'content-type': object.contentType,
     'content-length': object.size,
@@ -102,6 +105,7 @@ async function download(res: ServerResponse, object: StoredObject): Promise<void
     'last-modified': new Date(object.updated).toUTCString(),
   });
   for (const chunk of object.chunks) {
+    stats.media_bytes_sent += chunk.length;
     if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
     if (res.destroyed) return;
   }
@@ -180,6 +184,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, origin: string)
     if (object === undefined) { sendError(res, 404, `No such object: bench/${name}`); return; }
     const failed = precondition(query, object);
     if (failed === 304) {
+      stats.media_requests++;
+      stats.not_modified++;
       res.writeHead(304, { 'x-goog-generation': String(object.generation) }).end();
       return;
     }
@@ -194,6 +200,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, origin: string)
     sendJson(res, 200, resource(object)); return;
   }
 
+  if (path === '/_bench/stats') { sendJson(res, 200, stats); return; }
   if (/^\/storage\/v1\/b\/[^/]+\/o$/.test(path) && req.method === 'GET') { list(res, query); return; }
   if (/^\/storage\/v1\/b\/[^/]+$/.test(path)) { sendJson(res, 200, { kind: 'storage#bucket', name: 'bench' }); return; }
   if (path === '/storage/v1/b' && req.method === 'POST') {
@@ -205,6 +212,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, origin: string)
     const sessionId = query.get('upload_id');
     if (sessionId !== null && req.method === 'PUT') return resumablePut(req, res, sessionId);
     const kind = query.get('uploadType');
+    if (kind === 'media' && req.method === 'POST') {
+      const name = query.get('name') ?? '';
+      const chunks = await readBody(req);
+      const size = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+      sendJson(res, 200, resource(store(name, chunks, size, req.headers['content-type'] ?? 'application/octet-stream', {}, md5Of(chunks))));
+      return;
+    }
     if (kind === 'multipart' && req.method === 'POST') {
       const boundary = /boundary=([^;]+)/.exec(req.headers['content-type'] ?? '')?.[1];
       const parts = boundary === undefined ? undefined : splitMultipart(Buffer.concat(await readBody(req)), boundary);

@@ -6,11 +6,13 @@ interface Row {
   backend: string; path: string; op: string; size: number; concurrency: number;
   ops_per_s: number; p50_ms: number; p99_ms: number; cpu_ms_per_1k_ops: number; spread: number;
 }
+interface ReadCache { cache: boolean; reads: number; bytes: number; backend_bytes: number; seconds: number; peak_rss_mib: number }
 interface Large { op: string; bytes: number; mib_per_s_direct: number; mib_per_s_connector: number; peak_rss_mib: number }
 export interface Results {
   node: string; cpus: number; cpu_model: string; date: string; rounds: number; command: string;
   runs: Row[]; large: Large[]; ready_ms: number; idle_rss_mib: number; idle_rss_anon_mib: number; idle_rss_file_mib: number;
   ready_ms_src: number; idle_rss_mib_src: number; cas_keys_read: number; cas_rss_before_mib: number; cas_100k_keys_rss_mib: number;
+  read_cache?: ReadCache[];
 }
 
 const sizeLabel = (op: string, size: number): string => (op === 'LIST' ? '100 keys' : size === 0 ? '—' : size >= 1024 * 1024 ? `${size / 1024 / 1024} MiB` : `${size / 1024} KiB`);
@@ -53,6 +55,14 @@ export function renderBenchmarks(results: Results): string {
   lines.push(`| idle RSS | ${results.idle_rss_mib} MiB = ${results.idle_rss_anon_mib} anonymous + ${results.idle_rss_file_mib} file-backed (from \`src/main.ts\`: ${results.idle_rss_mib_src} MiB) |`);
   lines.push(`| CAS variant after reading ${results.cas_keys_read.toLocaleString('en')} distinct keys | ${results.cas_100k_keys_rss_mib} MiB (${results.cas_rss_before_mib} MiB before) |`);
   lines.push('');
+
+  if (results.read_cache !== undefined && results.read_cache.length > 0) {
+    const first = results.read_cache[0];
+    lines.push(`## Read cache: ${first?.reads ?? 0} reads of one ${(first?.bytes ?? 0) / 1024 / 1024} MiB object (in-memory backend, which answers 304 to ifGenerationNotMatch)`, '');
+    lines.push('| read cache | bytes from the backend | wall time s | connector peak RSS MiB |', '|---|---|---|---|');
+    for (const r of results.read_cache) lines.push(`| ${r.cache ? 'on (CONNECTOR_CACHE_DIR)' : 'off'} | ${fixed(r.backend_bytes / 1024 / 1024, 0)} MiB | ${fixed(r.seconds, 2)} | ${fixed(r.peak_rss_mib, 1)} |`);
+    lines.push('');
+  }
 
   const m = (path: string, op: string, size: number, c: number): Row | undefined => find('memory', path, op, size, c);
   const check = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'met' : '**missed**');

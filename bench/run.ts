@@ -6,9 +6,9 @@
  *
  * Never part of the test suite's pass/fail: it prints figures, it asserts nothing.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpus } from 'node:os';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpus, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +23,7 @@ import { cpuMs, memoryMiB } from '../test/helpers/proc.ts';
 import { median, runLoad } from './load.ts';
 import { connectorPath, directPath, md5OfStream, patternStream, type BenchPath, type OpName, type PathName } from './paths.ts';
 import { renderBenchmarks, type Results } from './render.ts';
+import { startMemoryBackend, type MemoryBackend } from './start-memory-backend.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -69,15 +70,6 @@ function build(): void {
   log('building dist/ (the connector as the image runs it)');
   const result = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (result.status !== 0) throw new Error('npm run build failed');
-}
-
-async function startMemoryBackend(): Promise<{ origin: string; process: ChildProcess }> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'memory-backend.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const origin = await new Promise<string>((resolve, reject) => {
-    child.stdout.once('data', (chunk: Buffer) => { resolve((JSON.parse(chunk.toString()) as { origin: string }).origin); });
-    child.once('exit', (code) => { reject(new Error(`memory backend exited with ${code}`)); });
-  });
-  return { origin, process: child };
 }
 
 function directStore(origin: string, bucket: string): GcsObjectStore {
@@ -216,6 +208,44 @@ async function largeTransfers(origin: string, bucket: string): Promise<LargeRow[
   ];
 }
 
+export interface ReadCacheRow {
+  cache: boolean;
+  reads: number;
+  bytes: number;
+  backend_bytes: number;
+  seconds: number;
+  peak_rss_mib: number;
+}
+
+/** Re-reading one large object through the connector, without and with the read cache. */
+async function readCacheRuns(backend: MemoryBackend, bucket: string): Promise<ReadCacheRow[]> {
+  const bytes = QUICK ? 64 * MIB : 256 * MIB;
+  const reads = QUICK ? 5 : 20;
+  const store = directStore(backend.origin, bucket);
+  log(`\n[read cache] ${reads} reads of one ${bytes / MIB} MiB object`);
+  const md5Base64 = await md5OfStream(patternStream(bytes));
+  await store.write('cache/weights.bin', { size: bytes, md5Base64, open: () => patternStream(bytes) }, { contentType: 'application/octet-stream' });
+  await store.close();
+  const rows: ReadCacheRow[] = [];
+  for (const cache of [false, true]) {
+    const env: Record<string, string> = { GCS_TIMEOUT_MS: '30000' };
+    if (cache) Object.assign(env, { CONNECTOR_CACHE_DIR: mkdtempSync(join(tmpdir(), 'asya-bench-cache-')), CONNECTOR_CACHE_MAX_BYTES: '1Gi' });
+    const connector = await startConnector({ emulatorOrigin: backend.origin, bucket, variant: 'cas', args: DIST_ARGS, env });
+    const path = connectorPath(connector.socketPath, true, 1);
+    const before = await backend.stats();
+    const started = performance.now();
+    for (let i = 0; i < reads; i++) await path.get('cache/weights.bin');
+    const seconds = (performance.now() - started) / 1000;
+    const after = await backend.stats();
+    path.close();
+    const row = { cache, reads, bytes, backend_bytes: after.media_bytes_sent - before.media_bytes_sent, seconds: round3(seconds), peak_rss_mib: connector.peakRssMiB() };
+    await connector.stop();
+    log(`[read cache] cache ${cache ? 'on ' : 'off'}: ${(row.backend_bytes / MIB).toFixed(0)} MiB from the backend, ${seconds.toFixed(2)} s, peak RSS ${row.peak_rss_mib} MiB`);
+    rows.push(row);
+  }
+  return rows;
+}
+
 /** Milliseconds from spawning the connector to /readyz answering 200, and its idle memory. */
 async function startupAndIdle(origin: string, bucket: string, nodeArgs: readonly string[]): Promise<{ readyMs: number; idleRss: number; idleAnon: number; idleFile: number }> {
   const readies: number[] = [];
@@ -293,6 +323,7 @@ try {
   const src = await startupAndIdle(memory.origin, 'bench', SRC_ARGS);
   log(`\n[start] ready ${dist.readyMs} ms, idle RSS ${dist.idleRss} MiB (anon ${dist.idleAnon}, file ${dist.idleFile}); from src/main.ts: ready ${src.readyMs} ms, idle ${src.idleRss} MiB`);
   const cas = await casMemory(memory.origin, 'bench');
+  const readCache = await readCacheRuns(memory, 'bench');
   const results = {
     node: process.version,
     cpus: cpus().length,
@@ -312,12 +343,13 @@ try {
     cas_keys_read: cas.keys,
     cas_rss_before_mib: cas.before,
     cas_100k_keys_rss_mib: cas.after,
+    read_cache: readCache,
   };
   const outFile = join(import.meta.dirname, 'results', QUICK ? 'quick.json' : 'latest.json');
   writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
   if (!QUICK) writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), renderBenchmarks(results));
   log(`\nwrote ${outFile}${QUICK ? '' : ' and docs/benchmarks.md'}`);
 } finally {
-  memory.process.kill('SIGTERM');
+  memory.stop();
   await emulator?.stop();
 }

@@ -46,6 +46,8 @@ export interface Config {
   /** How long SIGTERM waits for requests in flight before closing connections. */
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
+  /** The read cache, when CONNECTOR_CACHE_DIR is set (docs/read-cache.md). */
+  readonly cache: { readonly dir: string; readonly maxBytes: number; readonly minObjectBytes: number } | undefined;
   /** TCP port for /healthz, /readyz and /metrics (probes and Prometheus cannot reach a Unix socket); undefined: off. */
   readonly opsPort: number | undefined;
 }
@@ -91,6 +93,11 @@ export function loadConfig(env: Env): Config {
     casMemoryKeys: integer(env, 'CONNECTOR_CAS_MEMORY_KEYS', 100_000, 1, 10_000_000, 'keys'),
     shutdownGraceMs: integer(env, 'CONNECTOR_SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000, 'milliseconds'),
     logLevel: logLevel(env, 'CONNECTOR_LOG_LEVEL'),
+    cache: nonEmpty(env, 'CONNECTOR_CACHE_DIR') === undefined ? undefined : {
+      dir: absolutePath(env, 'CONNECTOR_CACHE_DIR', ''),
+      maxBytes: size(env, 'CONNECTOR_CACHE_MAX_BYTES', GIB, MIB),
+      minObjectBytes: size(env, 'CONNECTOR_CACHE_MIN_OBJECT', MIB, 0),
+    },
     opsPort: nonEmpty(env, 'CONNECTOR_OPS_PORT') === undefined ? undefined : integer(env, 'CONNECTOR_OPS_PORT', 0, 1, 65_535, 'a TCP port'),
   };
   return Object.freeze(config);

@@ -17,6 +17,7 @@ import { prepareSpoolDir } from './server/spool-dir.ts';
 import { StateService } from './state/state-service.ts';
 import { BackendHealth } from './store/backend-health.ts';
 import { createGcsStore } from './store/gcs/create-gcs-store.ts';
+import { openReadCache } from './store/read-cache/open-read-cache.ts';
 import { compareAndSet } from './variants/cas.ts';
 import { GenerationMemory } from './variants/generation-memory.ts';
 import { lastWriteWins } from './variants/lww.ts';
@@ -66,8 +67,10 @@ async function main(): Promise<void> {
   const spoolDir = await claimSocketAndSpool(config, logger)
     .catch((error: unknown) => failStartup(`cannot serve on ${config.socketPath}`, error, logger, store));
 
+  const servedStore = config.cache === undefined ? store : await openReadCache(config.cache, config.socketPath, store, metrics, logger)
+    .catch((error: unknown) => failStartup(`cannot use the read cache directory ${config.cache?.dir ?? ''}`, error, logger, store));
   const policy = config.variant === 'cas' ? compareAndSet(new GenerationMemory(config.casMemoryKeys)) : lastWriteWins;
-  const service = new StateService({ store, keys, policy, presignTtlSeconds: config.presignTtlSeconds });
+  const service = new StateService({ store: servedStore, keys, policy, presignTtlSeconds: config.presignTtlSeconds });
   const context = {
     service,
     keys,

@@ -15,11 +15,29 @@ export interface StatsData {
   readonly contentType?: string;
 }
 
+/** The `is…()` checks of `fs.Stats` and `fs.Dirent`: only files and directories exist on a mount. */
+abstract class KindChecks {
+  readonly #kind: 'file' | 'directory';
+
+  protected constructor(kind: 'file' | 'directory') {
+    this.#kind = kind;
+  }
+
+  protected get kind(): 'file' | 'directory' { return this.#kind; }
+  isFile(): boolean { return this.#kind === 'file'; }
+  isDirectory(): boolean { return this.#kind === 'directory'; }
+  isSymbolicLink(): boolean { return false; }
+  isBlockDevice(): boolean { return false; }
+  isCharacterDevice(): boolean { return false; }
+  isFIFO(): boolean { return false; }
+  isSocket(): boolean { return false; }
+}
+
 const FILE_MODE = 0o100644;
 const DIRECTORY_MODE = 0o040755;
 
 /** `fs.Stats`-like: the size, times and kind; ownership and inode fields are zero. */
-export class StateStats {
+export class StateStats extends KindChecks {
   readonly size: number;
   readonly mode: number;
   readonly mtimeMs: number;
@@ -41,10 +59,9 @@ export class StateStats {
   /** GCS generation of a file (its ETag without quotes); undefined for directories. */
   readonly generation: string | undefined;
   readonly contentType: string | undefined;
-  readonly #kind: StatsData['kind'];
 
   constructor(data: StatsData) {
-    this.#kind = data.kind;
+    super(data.kind);
     this.size = data.size;
     this.mode = data.kind === 'file' ? FILE_MODE : DIRECTORY_MODE;
     this.mtimeMs = this.atimeMs = this.ctimeMs = this.birthtimeMs = data.mtimeMs;
@@ -57,18 +74,10 @@ export class StateStats {
     this.contentType = data.contentType;
   }
 
-  isFile(): boolean { return this.#kind === 'file'; }
-  isDirectory(): boolean { return this.#kind === 'directory'; }
-  isSymbolicLink(): boolean { return false; }
-  isBlockDevice(): boolean { return false; }
-  isCharacterDevice(): boolean { return false; }
-  isFIFO(): boolean { return false; }
-  isSocket(): boolean { return false; }
-
   /** The plain data, for sending across threads. */
   toData(): StatsData {
     return {
-      kind: this.#kind,
+      kind: this.kind,
       size: this.size,
       mtimeMs: this.mtimeMs,
       ...(this.generation === undefined ? {} : { generation: this.generation }),
@@ -85,29 +94,20 @@ export interface DirentData {
 }
 
 /** `fs.Dirent`-like entry of a listing. */
-export class StateDirent {
+export class StateDirent extends KindChecks {
   readonly name: string;
   readonly parentPath: string;
   /** Same as `parentPath` (the older name Node still offers). */
   readonly path: string;
-  readonly #kind: DirentData['kind'];
 
   constructor(data: DirentData) {
+    super(data.kind);
     this.name = data.name;
     this.parentPath = data.parentPath;
     this.path = data.parentPath;
-    this.#kind = data.kind;
   }
 
-  isFile(): boolean { return this.#kind === 'file'; }
-  isDirectory(): boolean { return this.#kind === 'directory'; }
-  isSymbolicLink(): boolean { return false; }
-  isBlockDevice(): boolean { return false; }
-  isCharacterDevice(): boolean { return false; }
-  isFIFO(): boolean { return false; }
-  isSocket(): boolean { return false; }
-
   toData(): DirentData {
-    return { name: this.name, parentPath: this.parentPath, kind: this.#kind };
+    return { name: this.name, parentPath: this.parentPath, kind: this.kind };
   }
 }

@@ -28,6 +28,17 @@ export interface ConnectorMetrics {
   readonly bytesOut: Counter;
   /** Uploads whose body exceeded the spill threshold and went to a temporary file. */
   readonly uploadsSpilled: Counter;
+  /** Read cache: reads served from disk after GCS confirmed the generation. */
+  readonly cacheHits: Counter;
+  /** Read cache: reads downloaded from GCS. */
+  readonly cacheMisses: Counter;
+  /** Read cache: bytes served from disk instead of downloaded. */
+  readonly cacheBytesSaved: Counter;
+  /** Read cache: entries evicted to stay within the budget. */
+  readonly cacheEvictions: Counter;
+  /** Read cache: bytes on disk (entries and files being written) and entries, now. */
+  cacheBytes: number;
+  cacheEntries: number;
 }
 
 /** Creates the connector's metric set in a fresh registry. */
@@ -45,7 +56,15 @@ export function createConnectorMetrics(): ConnectorMetrics {
     bytesIn: registry.register(new Counter('asya_state_bytes_received_total', 'Request body bytes received from clients.')),
     bytesOut: registry.register(new Counter('asya_state_bytes_sent_total', 'Response body bytes sent to clients.')),
     uploadsSpilled: registry.register(new Counter('asya_state_uploads_spilled_total', 'Uploads that spilled past the memory threshold to a temporary file.')),
+    cacheHits: registry.register(new Counter('asya_state_cache_hits_total', 'Reads served from the read cache after GCS confirmed the generation.')),
+    cacheMisses: registry.register(new Counter('asya_state_cache_misses_total', 'Reads downloaded from GCS while the read cache is on.')),
+    cacheBytesSaved: registry.register(new Counter('asya_state_cache_bytes_saved_total', 'Bytes served from the read cache instead of downloaded.')),
+    cacheEvictions: registry.register(new Counter('asya_state_cache_evictions_total', 'Read cache entries evicted to stay within the budget.')),
+    cacheBytes: 0,
+    cacheEntries: 0,
   };
   registry.register(new Gauge('asya_state_requests_in_flight', 'Protocol requests being served.', () => metrics.inFlight));
+  registry.register(new Gauge('asya_state_cache_bytes', 'Bytes in the read cache directory, files being written included.', () => metrics.cacheBytes));
+  registry.register(new Gauge('asya_state_cache_entries', 'Objects in the read cache.', () => metrics.cacheEntries));
   return metrics;
 }

@@ -69,6 +69,12 @@ export interface ListPage {
 export interface ObjectStore {
   /** Streams an object's bytes (one request). */
   read(name: string): Promise<ObjectDownload>;
+  /**
+   * Streams an object's bytes unless it is still at `generation` (one request, with no
+   * body when unchanged): undefined means unchanged. A backend that ignores the condition
+   * answers the bytes; the download's generation then tells whether anything changed.
+   */
+  readIfChanged(name: string, generation: string): Promise<ObjectDownload | undefined>;
   /** An object's attributes (one request). */
   stat(name: string): Promise<ObjectAttributes>;
   /** Stores `source` as the object's new content; answers the new attributes. */

@@ -55,6 +55,8 @@ describe('configuration errors stop start-up with one line naming the variable (
     CONNECTOR_CAS_MEMORY_KEYS: 'many',
     CONNECTOR_SHUTDOWN_GRACE_MS: '1.5',
     CONNECTOR_LOG_LEVEL: 'verbose',
+    CONNECTOR_OPS_PORT: '99999',
+    CONNECTOR_CACHE_DIR: 'cache',
   };
   for (const [variable, value] of Object.entries(malformed)) {
     it(`malformed ${variable}=${value}`, async () => {

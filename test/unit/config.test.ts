@@ -20,6 +20,16 @@ describe('loadConfig', () => {
     assert.ok(Object.isFrozen(config));
   });
 
+  it('keeps the read cache and the ops port off unless set, with documented defaults when on', () => {
+    const off = loadConfig(required);
+    assert.equal(off.cache, undefined);
+    assert.equal(off.opsPort, undefined);
+    const on = loadConfig({ ...required, CONNECTOR_CACHE_DIR: '/cache', CONNECTOR_OPS_PORT: '9464' });
+    assert.deepEqual(on.cache, { dir: '/cache', maxBytes: 1024 ** 3, minObjectBytes: 1024 * 1024 });
+    assert.equal(on.opsPort, 9464);
+    assert.equal(loadConfig({ ...required, CONNECTOR_CACHE_DIR: '/cache', CONNECTOR_CACHE_MAX_BYTES: '4Gi' }).cache?.maxBytes, 4 * 1024 ** 3);
+  });
+
   it('strips slashes around STATE_PREFIX', () => {
     assert.equal(loadConfig({ ...required, STATE_PREFIX: '/models/v2/' }).prefix, 'models/v2');
   });

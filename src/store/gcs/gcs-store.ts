@@ -86,12 +86,27 @@ export class GcsObjectStore implements ObjectStore {
   }
 
   async read(name: string): Promise<ObjectDownload> {
+    const download = await this.#download(name, undefined);
+    if (download === undefined) throw new InternalError(`GCS answered 304 to an unconditional download of ${this.objectUrl(name)}`);
+    return download;
+  }
+
+  readIfChanged(name: string, generation: string): Promise<ObjectDownload | undefined> {
+    return this.#download(name, generation);
+  }
+
+  async #download(name: string, ifGenerationNotMatch: string | undefined): Promise<ObjectDownload | undefined> {
     const context = this.#context(name);
+    const query = ifGenerationNotMatch === undefined ? '?alt=media' : `?alt=media&ifGenerationNotMatch=${ifGenerationNotMatch}`;
     return this.#retrying('read', this.#deadline(), async ({ deadline }) => {
       const timer = deadlineTimer(deadline, context.target);
-      const call = this.#call('read', 'GET', `${this.#objectPath(name)}?alt=media`, timer.signal, context);
+      const call = this.#call('read', 'GET', `${this.#objectPath(name)}${query}`, timer.signal, context);
       try {
         const answer = await this.#http.send(call);
+        if (answer.status === 304 && ifGenerationNotMatch !== undefined) {
+          await answer.dump();
+          return undefined;
+        }
         if (answer.status !== 200) await this.#http.fail(answer, call);
         const generation = header(answer.headers, 'x-goog-generation');
         if (generation === undefined) {

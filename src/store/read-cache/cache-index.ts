@@ -1,0 +1,166 @@
+/**
+ * What the read cache holds on disk: one file per object (named by a hash of the object
+ * name and its generation) beside a small JSON record of its metadata, an in-memory
+ * index in least-recently-used order, and a byte budget that space being written counts
+ * against, so the directory never holds more than the budget.
+ *
+ * The index survives a restart: at start the directory is scanned and every complete
+ * file with its record is taken back. That is safe because no entry is ever served
+ * without GCS confirming its generation first (cached-store.ts).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface CacheEntry {
+  readonly name: string;
+  readonly generation: string;
+  readonly size: number;
+  readonly contentType: string;
+  readonly lastModified: string | undefined;
+  /** The data file. */
+  readonly path: string;
+}
+
+export interface CacheEvents {
+  readonly onEvict: (entry: CacheEntry) => void;
+}
+
+const RECORD_SUFFIX = '.json';
+const TEMP_PREFIX = 'tmp-';
+
+export class CacheIndex {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly #entries = new Map<string, CacheEntry>();
+  readonly #events: CacheEvents;
+  /** Bytes of committed entries plus space reserved for files being written. */
+  #usedBytes = 0;
+
+  private constructor(dir: string, maxBytes: number, events: CacheEvents) {
+    this.dir = dir;
+    this.maxBytes = maxBytes;
+    this.#events = events;
+  }
+
+  /** Opens the cache directory: takes back complete entries, removes everything else. */
+  static async open(dir: string, maxBytes: number, events: CacheEvents): Promise<{ index: CacheIndex; restored: number; removed: number }> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const index = new CacheIndex(dir, maxBytes, events);
+    const files = await readdir(dir);
+    const restoredEntries: Array<{ entry: CacheEntry; used: number }> = [];
+    const keep = new Set<string>();
+    for (const file of files.filter((f) => f.endsWith(RECORD_SUFFIX))) {
+      const dataFile = file.slice(0, -RECORD_SUFFIX.length);
+      try {
+        const record = JSON.parse(await readFile(join(dir, file), 'utf8')) as Omit<CacheEntry, 'path'>;
+        const data = await stat(join(dir, dataFile));
+        if (data.size !== record.size || dataFile !== fileNameOf(record.name, record.generation)) continue;
+        restoredEntries.push({ entry: { ...record, path: join(dir, dataFile) }, used: data.atimeMs });
+        keep.add(file).add(dataFile);
+      } catch {
+        // An unreadable record or a missing data file: dropped below with the rest.
+      }
+    }
+    let removed = 0;
+    for (const file of files) {
+      if (keep.has(file)) continue;
+      await rm(join(dir, file), { force: true });
+      if (!file.startsWith(TEMP_PREFIX)) removed++;
+    }
+    // Least recently used first, as they were.
+    restoredEntries.sort((a, b) => a.used - b.used);
+    let restored = 0;
+    for (const { entry } of restoredEntries) {
+      if (index.#entries.has(entry.name) || index.#usedBytes + entry.size > maxBytes) {
+        await index.#unlink(entry);
+        continue;
+      }
+      index.#entries.set(entry.name, entry);
+      index.#usedBytes += entry.size;
+      restored++;
+    }
+    return { index, restored, removed };
+  }
+
+  get usedBytes(): number {
+    return this.#usedBytes;
+  }
+
+  get entryCount(): number {
+    return this.#entries.size;
+  }
+
+  /** The entry for `name`, marked most recently used. */
+  get(name: string): CacheEntry | undefined {
+    const entry = this.#entries.get(name);
+    if (entry !== undefined) {
+      this.#entries.delete(name);
+      this.#entries.set(name, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * Reserves room for `size` bytes, evicting least recently used entries; answers a temp
+   * file path to write to, or undefined when the object does not fit in the budget.
+   */
+  async reserve(size: number): Promise<string | undefined> {
+    if (size > this.maxBytes) return undefined;
+    while (this.#usedBytes + size > this.maxBytes) {
+      const oldest = this.#entries.values().next();
+      if (oldest.done === true) return undefined;
+      await this.#drop(oldest.value, true);
+    }
+    this.#usedBytes += size;
+    return join(this.dir, `${TEMP_PREFIX}${randomUUID()}`);
+  }
+
+  /** Gives back a reservation whose file was not completed, and removes the file. */
+  async release(size: number, tempPath: string): Promise<void> {
+    this.#usedBytes -= size;
+    await rm(tempPath, { force: true });
+  }
+
+  /**
+   * Makes a completely written temp file the entry for its object (replacing an older
+   * one). Its record is written first, then the data file is renamed into place, so a
+   * reader or a restart never sees a partial file.
+   */
+  async commit(tempPath: string, entry: Omit<CacheEntry, 'path'>): Promise<void> {
+    const path = join(this.dir, fileNameOf(entry.name, entry.generation));
+    const committed: CacheEntry = { ...entry, path };
+    await writeFile(`${path}${RECORD_SUFFIX}`, JSON.stringify(entry), { mode: 0o600 });
+    await rename(tempPath, path);
+    const previous = this.#entries.get(entry.name);
+    if (previous !== undefined) {
+      this.#entries.delete(entry.name);
+      this.#usedBytes -= previous.size;
+      if (previous.path !== path) await this.#unlink(previous);
+    }
+    this.#entries.set(entry.name, committed);
+  }
+
+  /** Forgets `name` (its object changed or was deleted) and removes its files. */
+  async invalidate(name: string): Promise<void> {
+    const entry = this.#entries.get(name);
+    if (entry !== undefined) await this.#drop(entry, false);
+  }
+
+  async #drop(entry: CacheEntry, evicted: boolean): Promise<void> {
+    this.#entries.delete(entry.name);
+    this.#usedBytes -= entry.size;
+    if (evicted) this.#events.onEvict(entry);
+    await this.#unlink(entry);
+  }
+
+  async #unlink(entry: CacheEntry): Promise<void> {
+    // A reader that already opened the file keeps reading it: unlinking only removes the name.
+    await rm(entry.path, { force: true });
+    await rm(`${entry.path}${RECORD_SUFFIX}`, { force: true });
+  }
+}
+
+function fileNameOf(name: string, generation: string): string {
+  return `${createHash('sha256').update(name).digest('hex').slice(0, 32)}-${generation}`;
+}
