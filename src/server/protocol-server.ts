@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ConflictError } from '../errors.ts';
+import { drainRequest } from './drain-request.ts';
 import { asConnectorError, sendError } from './error-response.ts';
 import type { RouteContext } from './route-context.ts';
 import { route, type Route } from './router.ts';
@@ -56,8 +57,8 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContex
     if (error.code === 'internal_error') ctx.logger.error('internal error', { op, error: thrown });
     ctx.metrics.errors.inc({ code: error.code });
     if (error instanceof ConflictError) ctx.metrics.conflicts.inc({ reason: error.reason });
-    // A body left unread cannot be skipped cheaply; close the connection after answering.
-    sendError(req, res, error, !req.complete);
+    // A small unread body is read first so the answer arrives; a large one closes the connection.
+    sendError(req, res, error, !(await drainRequest(req)));
   }
 }
 

@@ -165,6 +165,22 @@ describe('bodies cut short', () => {
     assert.equal(await getDirect(emulator, bucket, 'continue/huge'), undefined);
   });
 
+  it('a refused PUT whose whole body was sent before reading (as Python does) still gets its answer, not a broken pipe', async () => {
+    // The key is invalid, so the connector answers 400 before reading the body; a client
+    // still writing it must not have its connection closed under it.
+    const body = Buffer.alloc(256 * 1024, 97);
+    for (let round = 0; round < 20; round++) {
+      const chunked = round % 2 === 0;
+      const head = chunked
+        ? 'PUT /keys/bad//key HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n'
+        : `PUT /keys/bad//key HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`;
+      const payload = chunked ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]) : body;
+      const raw = await rawExchange(connector.socketPath, Buffer.concat([Buffer.from(head), payload]), { waitMs: 5_000 });
+      assert.match(raw, /^HTTP\/1\.1 400 /, `round ${round} (${chunked ? 'chunked' : 'Content-Length'}): ${JSON.stringify(raw.slice(0, 80))}`);
+      assert.match(raw, /"error":"bad_request"/);
+    }
+  });
+
   it('broken chunking is answered 400 with JSON, and nothing is stored', async () => {
     const answer = await rawExchange(connector.socketPath,
       'PUT /keys/cut/garbage HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ-not-hex\r\n\r\n');
