@@ -80,8 +80,8 @@ function directStore(origin: string, bucket: string): GcsObjectStore {
 interface Counts { readonly small: number; readonly medium: number; readonly large: number; readonly list: number }
 
 function countsFor(backend: RunRow['backend']): Counts {
-  if (backend === 'memory') return QUICK ? { small: 600, medium: 300, large: 60, list: 200 } : { small: 4000, medium: 1500, large: 300, list: 1000 };
-  return QUICK ? { small: 150, medium: 80, large: 30, list: 60 } : { small: 600, medium: 300, large: 100, list: 200 };
+  if (backend === 'memory') return QUICK ? { small: 300, medium: 150, large: 30, list: 100 } : { small: 4000, medium: 1500, large: 300, list: 1000 };
+  return QUICK ? { small: 80, medium: 40, large: 15, list: 30 } : { small: 600, medium: 300, large: 100, list: 200 };
 }
 
 async function seed(store: GcsObjectStore, keys: readonly string[], body: Buffer): Promise<void> {
@@ -168,7 +168,7 @@ async function benchmarkBackend(backend: RunRow['backend'], origin: string, buck
 
 /** 1 GiB up and down, directly and through a fresh connector each (its peak RSS is that transfer's). */
 async function largeTransfers(origin: string, bucket: string): Promise<LargeRow[]> {
-  const bytes = QUICK ? 256 * MIB : 1024 * MIB;
+  const bytes = QUICK ? 128 * MIB : 1024 * MIB;
   const store = directStore(origin, bucket);
   log(`\n[large] ${bytes / MIB} MiB PUT and GET`);
   const md5Base64 = await md5OfStream(patternStream(bytes));
@@ -219,7 +219,7 @@ export interface ReadCacheRow {
 
 /** Re-reading one large object through the connector, without and with the read cache. */
 async function readCacheRuns(backend: MemoryBackend, bucket: string): Promise<ReadCacheRow[]> {
-  const bytes = QUICK ? 64 * MIB : 256 * MIB;
+  const bytes = QUICK ? 32 * MIB : 256 * MIB;
   const reads = QUICK ? 5 : 20;
   const store = directStore(backend.origin, bucket);
   log(`\n[read cache] ${reads} reads of one ${bytes / MIB} MiB object`);
@@ -278,7 +278,7 @@ async function startupAndIdle(origin: string, bucket: string, nodeArgs: readonly
 
 /** RSS of a CAS connector after reading `keys` distinct keys (each remembered). */
 async function casMemory(origin: string, bucket: string): Promise<{ keys: number; before: number; after: number }> {
-  const keys = QUICK ? 20_000 : 100_000;
+  const keys = QUICK ? 10_000 : 100_000;
   log(`\n[cas] seeding ${keys} keys`);
   const store = directStore(origin, bucket);
   await seed(store, Array.from({ length: keys }, (_, i) => `cas/${String(i).padStart(40, '0')}`), Buffer.from('{"count":1}'));
