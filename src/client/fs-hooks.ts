@@ -51,13 +51,7 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
   const mountSpec = options.mounts ?? process.env.ASYA_STATE_PROXY_MOUNTS ?? '';
   const mounts = typeof mountSpec === 'string' ? parseMounts(mountSpec, socketDir) : mountSpec;
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const clients = new Map(mounts.map((mount) => [mount.name, new StateClient({
-    socketPath: mount.socketPath,
-    mountPath: mount.path,
-    writeMode: mount.writeMode,
-    compareAndSet: mount.compareAndSet,
-    timeoutMs,
-  })]));
+  const clients = new Map(mounts.map((mount) => [mount.name, StateClient.forMount(mount, timeoutMs)]));
   const bridge = new SyncBridge(mounts, timeoutMs);
 
   const route = (path: unknown): Routed | undefined => {

@@ -84,24 +84,26 @@ export class MountConnection {
     return { generation: download.generation };
   }
 
-  /** PUT the whole object; answers its new generation. */
-  async upload(key: string, op: Operation, source: Buffer | ContentBuffer, options: UploadOptions = {}): Promise<string | undefined> {
+  /**
+   * PUT the whole object; answers its new generation. A Buffer or a ContentBuffer goes with
+   * its length; a stream (passthrough writes) goes chunked, as the caller writes it.
+   */
+  async upload(key: string, op: Operation, source: Buffer | ContentBuffer | Readable, options: UploadOptions = {}): Promise<string | undefined> {
     const [precondition, reason] = this.#precondition(key, options);
-    const headers: OutgoingHttpHeaders = {
-      'content-length': source instanceof ContentBuffer ? source.size : source.length,
-      'content-type': options.contentType ?? 'application/octet-stream',
-      ...precondition,
-    };
-    const response = await this.#send(op, { method: 'PUT', path: keyPath(key), headers, body: source instanceof ContentBuffer ? source.stream() : source });
-    return this.#finishUpload(key, op, response, reason);
-  }
-
-  /** PUT with a chunked body the caller streams (passthrough writes); answers the new generation. */
-  async uploadStream(key: string, op: Operation, body: Readable, options: UploadOptions = {}): Promise<string | undefined> {
-    const [precondition, reason] = this.#precondition(key, options);
-    const headers: OutgoingHttpHeaders = { 'content-type': options.contentType ?? 'application/octet-stream', 'transfer-encoding': 'chunked', ...precondition };
+    const length: OutgoingHttpHeaders = source instanceof ContentBuffer ? { 'content-length': source.size }
+      : Buffer.isBuffer(source) ? { 'content-length': source.length }
+      : { 'transfer-encoding': 'chunked' };
+    const headers: OutgoingHttpHeaders = { ...length, 'content-type': options.contentType ?? 'application/octet-stream', ...precondition };
+    const body = source instanceof ContentBuffer ? source.stream() : source;
     const response = await this.#send(op, { method: 'PUT', path: keyPath(key), headers, body });
-    return this.#finishUpload(key, op, response, reason);
+    if (response.statusCode !== 204 && response.statusCode !== 200) {
+      if (response.statusCode === 409) this.#generations?.forget(key);
+      throw await this.#failure(response, op, reason);
+    }
+    response.resume();
+    const generation = generationOf(response);
+    if (generation !== undefined) this.#generations?.set(key, { generation });
+    return generation;
   }
 
   /** HEAD: a file, a directory, or undefined when neither exists. */
@@ -178,17 +180,6 @@ export class MountConnection {
     if (expected === undefined) return [{}, 'conflict'];
     if (expected === 'absent') return [{ 'if-none-match': '*' }, 'conflict'];
     return [{ 'if-match': `"${expected.generation}"` }, 'conflict'];
-  }
-
-  async #finishUpload(key: string, op: Operation, response: IncomingMessage, reason: ExistsReason): Promise<string | undefined> {
-    if (response.statusCode !== 204 && response.statusCode !== 200) {
-      if (response.statusCode === 409) this.#generations?.forget(key);
-      throw await this.#failure(response, op, reason);
-    }
-    response.resume();
-    const generation = generationOf(response);
-    if (generation !== undefined) this.#generations?.set(key, { generation });
-    return generation;
   }
 
   async #send(op: Operation, exchange: Exchange): Promise<IncomingMessage> {

@@ -79,12 +79,6 @@ export class SocketTransport {
     });
   }
 
-  /** Sends a request and reads the whole answer. */
-  async exchange(exchange: Exchange): Promise<{ response: IncomingMessage; body: Buffer }> {
-    const response = await this.send(exchange);
-    return { response, body: await readAll(response) };
-  }
-
   /** Closes kept-alive connections. */
   close(): void {
     if (this.#agent !== false) this.#agent.destroy();

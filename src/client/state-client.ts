@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StateFileHandle } from './file-handle.ts';
+import type { StateMount } from './mounts.ts';
 import { StateFsError } from './fs-errors.ts';
 import { MountConnection, type Operation } from './mount-connection.ts';
 import { parseOpenFlags, type OpenMode } from './open-flags.ts';
-import { SocketTransport } from './socket-transport.ts';
+import { readAll, SocketTransport } from './socket-transport.ts';
 import { StateDirent, StateStats } from './stats.ts';
 import { StateReadStream, StateWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.ts';
 import { inMemoryBytes, toBytes, type WritableData } from './write-data.ts';
@@ -75,6 +76,17 @@ export class StateClient {
     );
   }
 
+  /** The client for a mount of ASYA_STATE_PROXY_MOUNTS (the fs hooks and their sync worker make them alike). */
+  static forMount(mount: StateMount, timeoutMs: number): StateClient {
+    return new StateClient({
+      socketPath: mount.socketPath,
+      mountPath: mount.path,
+      writeMode: mount.writeMode,
+      compareAndSet: mount.compareAndSet,
+      timeoutMs,
+    });
+  }
+
   /** The mount-relative key of `path` ('' for the mount root). */
   keyOf(path: PathLike): string {
     const text = pathText(path);
@@ -94,13 +106,12 @@ export class StateClient {
     } catch (error) {
       throw await this.#directoryInstead(error, key, op);
     }
-    const chunks: Buffer[] = [];
+    let bytes: Buffer;
     try {
-      for await (const chunk of download.response as AsyncIterable<Buffer>) chunks.push(chunk);
+      bytes = await readAll(download.response);
     } catch (error) {
       throw new StateFsError('EIO', 'read', op.path, 'the download was cut short', { cause: error });
     }
-    const bytes = Buffer.concat(chunks);
     const encoding = encodingOf(options);
     return encoding === undefined ? bytes : bytes.toString(encoding);
   }
@@ -249,16 +260,18 @@ export class StateClient {
   async rm(path: PathLike, options: { force?: boolean; recursive?: boolean } = {}): Promise<void> {
     const op = operation('rm', path);
     const key = this.keyOf(path);
-    const found = key === '' ? { kind: 'directory' as const } : await this.#connection.head(key, op);
-    if (found === undefined) {
-      if (options.force === true) return;
-      throw new StateFsError('ENOENT', 'rm', op.path);
-    }
-    if (found.kind === 'file') {
-      await this.#connection.remove(key, op).catch((error: unknown) => {
-        if (!(options.force === true && error instanceof StateFsError && error.code === 'ENOENT')) throw error;
-      });
-      return;
+    if (key !== '') {
+      // Most removals are of files: one DELETE; only a miss asks whether it was a directory.
+      try {
+        await this.#connection.remove(key, op);
+        return;
+      } catch (error) {
+        if (!(error instanceof StateFsError && error.code === 'ENOENT')) throw error;
+      }
+      if ((await this.#connection.head(key, op))?.kind !== 'directory') {
+        if (options.force === true) return;
+        throw new StateFsError('ENOENT', 'rm', op.path);
+      }
     }
     if (options.recursive !== true) throw new StateFsError('EISDIR', 'rm', op.path, 'a directory; pass { recursive: true } to remove it and everything in it');
     const listing = await this.#connection.list(key === '' ? '' : `${key}/`, '', op);

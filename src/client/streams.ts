@@ -140,7 +140,7 @@ export class StateWriteStream extends Writable {
     };
     if (this.#options.passthrough === true && !this.#mode.append) {
       const body = new PassThrough();
-      const stored = this.#connection.uploadStream(this.#key, op, body, upload);
+      const stored = this.#connection.upload(this.#key, op, body, upload);
       // Observed in _final; until then an early failure must not be an unhandled rejection.
       stored.catch(() => undefined);
       this.#passthrough = { body, stored };

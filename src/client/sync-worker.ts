@@ -8,13 +8,7 @@ import { StateDirent, StateStats } from './stats.ts';
 import { serializeError, type SyncReply, type SyncRequest, type SyncWorkerData } from './sync-bridge.ts';
 
 const workerData = rawWorkerData as SyncWorkerData;
-const clients = new Map(workerData.mounts.map((mount) => [mount.name, new StateClient({
-  socketPath: mount.socketPath,
-  mountPath: mount.path,
-  writeMode: mount.writeMode,
-  compareAndSet: mount.compareAndSet,
-  timeoutMs: workerData.timeoutMs,
-})]));
+const clients = new Map(workerData.mounts.map((mount) => [mount.name, StateClient.forMount(mount, workerData.timeoutMs)]));
 
 workerData.port.on('message', (request: SyncRequest) => {
   void answer(request).then((reply) => {

@@ -36,9 +36,8 @@ export interface ConnectorMetrics {
   readonly cacheBytesSaved: Counter;
   /** Read cache: entries evicted to stay within the budget. */
   readonly cacheEvictions: Counter;
-  /** Read cache: bytes on disk (entries and files being written) and entries, now. */
-  cacheBytes: number;
-  cacheEntries: number;
+  /** Read cache: what the gauges read at each scrape (the cache index itself, once the cache is on). */
+  cacheSize: { readonly usedBytes: number; readonly entryCount: number };
 }
 
 /** Creates the connector's metric set in a fresh registry. */
@@ -60,11 +59,10 @@ export function createConnectorMetrics(): ConnectorMetrics {
     cacheMisses: registry.register(new Counter('asya_state_cache_misses_total', 'Reads downloaded from GCS while the read cache is on.')),
     cacheBytesSaved: registry.register(new Counter('asya_state_cache_bytes_saved_total', 'Bytes served from the read cache instead of downloaded.')),
     cacheEvictions: registry.register(new Counter('asya_state_cache_evictions_total', 'Read cache entries evicted to stay within the budget.')),
-    cacheBytes: 0,
-    cacheEntries: 0,
+    cacheSize: { usedBytes: 0, entryCount: 0 },
   };
   registry.register(new Gauge('asya_state_requests_in_flight', 'Protocol requests being served.', () => metrics.inFlight));
-  registry.register(new Gauge('asya_state_cache_bytes', 'Bytes in the read cache directory, files being written included.', () => metrics.cacheBytes));
-  registry.register(new Gauge('asya_state_cache_entries', 'Objects in the read cache.', () => metrics.cacheEntries));
+  registry.register(new Gauge('asya_state_cache_bytes', 'Bytes in the read cache directory, files being written included.', () => metrics.cacheSize.usedBytes));
+  registry.register(new Gauge('asya_state_cache_entries', 'Objects in the read cache.', () => metrics.cacheSize.entryCount));
   return metrics;
 }

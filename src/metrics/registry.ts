@@ -10,10 +10,19 @@ interface Metric {
   render(lines: string[]): void;
 }
 
+const NEEDS_ESCAPE = /[\\\n"]/;
+
+/** The series key in exposition form; built on every inc and observe, so without sorting or escaping when there is nothing to do. */
 function labelKey(labels: Labels): string {
-  const names = Object.keys(labels).sort();
+  const names = Object.keys(labels);
   if (names.length === 0) return '';
-  return `{${names.map((name) => `${name}="${escapeLabel(labels[name] ?? '')}"`).join(',')}}`;
+  if (names.length > 1) names.sort();
+  let key = '{';
+  for (const name of names) {
+    const value = labels[name] ?? '';
+    key += `${key.length > 1 ? ',' : ''}${name}="${NEEDS_ESCAPE.test(value) ? escapeLabel(value) : value}"`;
+  }
+  return `${key}}`;
 }
 
 function escapeLabel(value: string): string {

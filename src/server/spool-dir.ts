@@ -5,13 +5,12 @@
  * already made sure no live process serves on that socket, so nobody else uses the
  * directory, while connectors of other mounts sharing the temp dir keep theirs.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { socketScopedDir } from '../socket-scoped-dir.ts';
 
 /** Creates (or empties) the spool directory for `socketPath`; answers it and how many stale files it removed. */
 export async function prepareSpoolDir(tmpDir: string, socketPath: string): Promise<{ dir: string; removedStale: number }> {
-  const dir = join(tmpDir, `asya-spool-${createHash('sha256').update(socketPath).digest('hex').slice(0, 16)}`);
+  const dir = socketScopedDir(tmpDir, 'spool', socketPath);
   let removedStale = 0;
   try {
     removedStale = (await readdir(dir)).length;

@@ -17,8 +17,6 @@ export interface ReadCacheEvents {
   readonly onHit: (bytes: number) => void;
   /** Downloaded from GCS (not cached, changed, or the backend ignored the condition). */
   readonly onMiss: () => void;
-  /** The cache's size or entry count changed. */
-  readonly onChange: () => void;
 }
 
 export class CachedObjectStore implements ObjectStore {
@@ -41,7 +39,7 @@ export class CachedObjectStore implements ObjectStore {
     try {
       fresh = await this.#inner.readIfChanged(name, entry.generation);
     } catch (error) {
-      if (error instanceof KeyNotFoundError) await this.#invalidate(name);
+      if (error instanceof KeyNotFoundError) await this.#index.invalidate(name);
       throw error;
     }
     if (fresh === undefined) {
@@ -59,7 +57,7 @@ export class CachedObjectStore implements ObjectStore {
       this.#events.onMiss();
       return fresh;
     }
-    await this.#invalidate(name);
+    await this.#index.invalidate(name);
     return this.#fromBackend(name, fresh);
   }
 
@@ -69,18 +67,18 @@ export class CachedObjectStore implements ObjectStore {
 
   async write(name: string, source: UploadSource, options: WriteOptions): Promise<ObjectAttributes> {
     const attributes = await this.#inner.write(name, source, options);
-    await this.#invalidate(name);
+    await this.#index.invalidate(name);
     return attributes;
   }
 
   async remove(name: string, ifGenerationMatch?: string): Promise<void> {
     await this.#inner.remove(name, ifGenerationMatch);
-    await this.#invalidate(name);
+    await this.#index.invalidate(name);
   }
 
   async setContentType(name: string, contentType: string): Promise<ObjectAttributes> {
     const attributes = await this.#inner.setContentType(name, contentType);
-    await this.#invalidate(name);
+    await this.#index.invalidate(name);
     return attributes;
   }
 
@@ -91,18 +89,12 @@ export class CachedObjectStore implements ObjectStore {
   probe(prefix: string, timeoutMs: number): Promise<void> { return this.#inner.probe(prefix, timeoutMs); }
   close(): Promise<void> { return this.#inner.close(); }
 
-  async #invalidate(name: string): Promise<void> {
-    await this.#index.invalidate(name);
-    this.#events.onChange();
-  }
-
   /** A download from GCS, stored on its way to the client when it is worth caching and fits. */
   async #fromBackend(name: string, download: ObjectDownload): Promise<ObjectDownload> {
     this.#events.onMiss();
     const size = download.size;
     if (size === undefined || size < this.#minObjectBytes) return download;
     const tempPath = await this.#index.reserve(size);
-    this.#events.onChange();
     if (tempPath === undefined) return download;
     let file: FileHandle;
     try {
@@ -112,7 +104,6 @@ export class CachedObjectStore implements ObjectStore {
       return download;
     }
     const index = this.#index;
-    const events = this.#events;
     const path = tempPath;
     const total = size;
     const entry = { name, generation: download.generation, size, contentType: download.contentType, lastModified: download.lastModified };
@@ -146,7 +137,6 @@ export class CachedObjectStore implements ObjectStore {
           await file.close().catch(() => undefined);
           await index.release(total, path);
         }
-        events.onChange();
       }
     }
     return { ...download, body: Readable.from(passAndStore(), { objectMode: false }) };
