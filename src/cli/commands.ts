@@ -8,6 +8,7 @@ import { stat as localStat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import type { StateClient } from '../client/state-client.ts';
 import { ProgressBar, wantProgress } from './progress.ts';
 
@@ -32,8 +33,10 @@ export async function ls(client: StateClient, path: string, options: { long: boo
 }
 
 export async function cat(client: StateClient, key: string, options: { progress: boolean | undefined }, out: Output): Promise<void> {
-  const total = options.progress === false || (options.progress === undefined && !process.stderr.isTTY) ? undefined : (await client.stat(key)).size;
   const source = client.createReadStream(key);
+  // The download's own length sizes the bar: no separate stat request.
+  await once(source, 'ready');
+  const total = source.size;
   if (wantProgress(options.progress, total)) await pipeline(source, new ProgressBar(`cat ${key}`, total), out.stdout, { end: false });
   else await pipeline(source, out.stdout, { end: false });
 }

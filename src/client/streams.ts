@@ -25,6 +25,8 @@ export interface ReadStreamOptions {
 
 export class StateReadStream extends Readable {
   readonly path: string;
+  /** The object's size, once the download started (`ready`); undefined before, or when the connector did not say. */
+  size: number | undefined;
   bytesRead = 0;
   pending = true;
   readonly #connection: MountConnection;
@@ -51,6 +53,8 @@ export class StateReadStream extends Readable {
     this.#connection.download(this.#key, { syscall: 'open', path: this.path }).then(({ response }) => {
       this.#response = response;
       this.pending = false;
+      const length = Number(response.headers['content-length']);
+      this.size = Number.isSafeInteger(length) ? length : undefined;
       response.on('data', (chunk: Buffer) => { this.#deliver(chunk, response); });
       response.on('end', () => { this.push(null); });
       response.on('error', (error) => {
