@@ -5,6 +5,7 @@
  * Every variable is documented in the README (Configuration); a missing or malformed value
  * throws a {@link ConfigError} whose message names the variable and what it expects.
  */
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { isAbsolute } from 'node:path';
 
@@ -50,6 +51,16 @@ export interface Config {
   readonly cache: { readonly dir: string; readonly maxBytes: number; readonly minObjectBytes: number } | undefined;
   /** TCP port for /healthz, /readyz and /metrics (probes and Prometheus cannot reach a Unix socket); undefined: off. */
   readonly opsPort: number | undefined;
+  /** Address the ops port binds; undefined: every interface (kubelet probes come in on the pod IP). */
+  readonly opsHost: string | undefined;
+  /** Bytes the connector may hold for requests (docs/memory.md); undefined: sized from the container's limit at start. */
+  readonly memoryBudgetBytes: number | undefined;
+  /** Connections served at once on the socket; more are answered 503. */
+  readonly maxConnections: number;
+  /** A request body must bring at least this many bytes per second, measured over `bodyWindowMs`. */
+  readonly bodyMinBytesPerSecond: number;
+  /** The window of the body rate check; also the longest wait for a body's first byte. */
+  readonly bodyWindowMs: number;
 }
 
 /** A configuration value is missing or malformed; `message` is one line for the operator. */
@@ -99,6 +110,11 @@ export function loadConfig(env: Env): Config {
       minObjectBytes: size(env, 'CONNECTOR_CACHE_MIN_OBJECT', MIB, 0),
     },
     opsPort: nonEmpty(env, 'CONNECTOR_OPS_PORT') === undefined ? undefined : integer(env, 'CONNECTOR_OPS_PORT', 0, 1, 65_535, 'a TCP port'),
+    opsHost: ipAddress(env, 'CONNECTOR_OPS_HOST'),
+    memoryBudgetBytes: nonEmpty(env, 'CONNECTOR_MEMORY_BUDGET') === undefined ? undefined : size(env, 'CONNECTOR_MEMORY_BUDGET', 0, 4 * MIB),
+    maxConnections: integer(env, 'CONNECTOR_MAX_CONNECTIONS', 256, 1, 65_536, 'connections'),
+    bodyMinBytesPerSecond: size(env, 'CONNECTOR_BODY_MIN_RATE', 16 * KIB, 0),
+    bodyWindowMs: integer(env, 'CONNECTOR_BODY_WINDOW_MS', 30_000, 100, 3_600_000, 'milliseconds'),
   };
   return Object.freeze(config);
 }
@@ -209,6 +225,14 @@ function absolutePath(env: Env, name: string, fallback: string): string {
 function optionalAbsolutePath(env: Env, name: string): string | undefined {
   const value = nonEmpty(env, name);
   if (value !== undefined && !isAbsolute(value)) throw new ConfigError(name, `must be an absolute file path, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function ipAddress(env: Env, name: string): string | undefined {
+  const value = nonEmpty(env, name);
+  if (value !== undefined && isIP(value) === 0) {
+    throw new ConfigError(name, `must be an IP address to bind, such as 0.0.0.0, :: or 127.0.0.1, got ${JSON.stringify(value)}`);
+  }
   return value;
 }
 

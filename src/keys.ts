@@ -13,8 +13,9 @@ export type KeyTarget =
 
 const MAX_OBJECT_NAME_BYTES = 1024;
 const FORBIDDEN_START = '.well-known/acme-challenge/';
+// C0 and C1 control characters and DEL: invisible in logs and listings, and CR/LF/NUL break HTTP.
 // eslint-disable-next-line no-control-regex -- these control characters are what is refused
-const CONTROL = /[\u0000\r\n]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -85,7 +86,7 @@ export class KeySpace {
    */
   checkListPrefix(prefix: string): string {
     if (prefix === '') return prefix;
-    if (CONTROL.test(prefix)) throw new BadRequestError('the prefix must not contain CR, LF or NUL');
+    if (CONTROL.test(prefix)) throw new BadRequestError('the prefix must not contain control characters (U+0000-U+001F, U+007F-U+009F)');
     const complete = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     if (complete !== '') this.#check(complete.slice(0, -1), prefix);
     if (Buffer.byteLength(this.objectName(prefix)) > MAX_OBJECT_NAME_BYTES) {
@@ -94,19 +95,40 @@ export class KeySpace {
     return prefix;
   }
 
+  /**
+   * The key of an object name found in a listing, or undefined when the name is outside
+   * the prefix or is not a valid key (`..`, `.`, empty segments, control characters):
+   * another writer on a shared bucket can plant such names, and a client joining them to
+   * its mount path would reach outside it. `isDirectory` names a listing prefix (it ends
+   * with the delimiter).
+   */
+  listedKey(objectName: string, isDirectory: boolean): string | undefined {
+    const key = this.keyOf(objectName);
+    if (key === undefined || key === '') return undefined;
+    const body = isDirectory && key.endsWith('/') ? key.slice(0, -1) : key;
+    return keyProblem(body, key) === undefined ? key : undefined;
+  }
+
   /** Refuses a key (without its directory slash) that GCS or the protocol forbids. */
   #check(body: string, key: string): void {
-    const shown = JSON.stringify(key);
-    if (CONTROL.test(key)) throw new BadRequestError(`key ${shown} contains CR, LF or NUL`);
-    if (key.startsWith('/')) throw new BadRequestError(`key ${shown} starts with "/"; keys are relative to the mount`);
-    for (const segment of body.split('/')) {
-      if (segment === '') throw new BadRequestError(`key ${shown} has an empty segment ("//")`);
-      if (segment === '.' || segment === '..') throw new BadRequestError(`key ${shown} has a "${segment}" segment`);
-    }
+    const problem = keyProblem(body, key);
+    if (problem !== undefined) throw new BadRequestError(problem);
     const name = this.objectName(key);
     if (Buffer.byteLength(name) > MAX_OBJECT_NAME_BYTES) {
-      throw new BadRequestError(`key ${shown} makes an object name of ${Buffer.byteLength(name)} bytes; GCS allows ${MAX_OBJECT_NAME_BYTES}`);
+      throw new BadRequestError(`key ${JSON.stringify(key)} makes an object name of ${Buffer.byteLength(name)} bytes; GCS allows ${MAX_OBJECT_NAME_BYTES}`);
     }
     if (name.startsWith(FORBIDDEN_START)) throw new BadRequestError(`GCS forbids object names starting with "${FORBIDDEN_START}"`);
   }
+}
+
+/** What is wrong with a key's own shape (not its length), or undefined. */
+function keyProblem(body: string, key: string): string | undefined {
+  const shown = JSON.stringify(key);
+  if (CONTROL.test(key)) return `key ${shown} contains a control character (U+0000-U+001F, U+007F-U+009F)`;
+  if (key.startsWith('/')) return `key ${shown} starts with "/"; keys are relative to the mount`;
+  for (const segment of body.split('/')) {
+    if (segment === '') return `key ${shown} has an empty segment ("//")`;
+    if (segment === '.' || segment === '..') return `key ${shown} has a "${segment}" segment`;
+  }
+  return undefined;
 }

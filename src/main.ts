@@ -9,8 +9,9 @@ import { loadConfig, ConfigError, type Config } from './config.ts';
 import { ConnectorError } from './errors.ts';
 import { KeySpace } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
-import { createConnectorMetrics } from './metrics/connector-metrics.ts';
-import { createProtocolServer } from './server/protocol-server.ts';
+import { containerMemoryLimit, defaultBudgetBytes, MemoryBudget } from './memory-budget.ts';
+import { createConnectorMetrics, type ConnectorMetrics } from './metrics/connector-metrics.ts';
+import { createProtocolServer, OPS_TIMEOUTS, SOCKET_TIMEOUTS } from './server/protocol-server.ts';
 import { opsRoute } from './server/router.ts';
 import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
 import { prepareSpoolDir } from './server/spool-dir.ts';
@@ -26,6 +27,8 @@ const EXIT_STARTUP_FAILED = 1;
 const EXIT_CONFIG = 78;
 const READINESS_FRESHNESS_MS = 10_000;
 const READINESS_PROBE_TIMEOUT_MS = 2_000;
+/** Connections the ops port serves at once: a few probes and a scraper need no more. */
+const OPS_MAX_CONNECTIONS = 32;
 
 async function main(): Promise<void> {
   let config: Config;
@@ -37,7 +40,9 @@ async function main(): Promise<void> {
     process.exit(EXIT_CONFIG);
   }
   const logger = createLogger(config.logLevel);
-  const metrics = createConnectorMetrics();
+  const memoryLimit = containerMemoryLimit();
+  const budget = new MemoryBudget(config.memoryBudgetBytes ?? defaultBudgetBytes(memoryLimit, process.memoryUsage.rss()));
+  const metrics = createConnectorMetrics(budget);
   const keys = new KeySpace(config.prefix);
   const listPrefix = keys.objectName('');
 
@@ -67,10 +72,16 @@ async function main(): Promise<void> {
   const spoolDir = await claimSocketAndSpool(config, logger)
     .catch((error: unknown) => failStartup(`cannot serve on ${config.socketPath}`, error, logger, store));
 
-  const servedStore = config.cache === undefined ? store : await openReadCache(config.cache, config.socketPath, store, metrics, logger)
+  const servedStore = config.cache === undefined ? store : await openReadCache(config.cache, config.socketPath, store, metrics, logger, budget)
     .catch((error: unknown) => failStartup(`cannot use the read cache directory ${config.cache?.dir ?? ''}`, error, logger, store));
-  const policy = config.variant === 'cas' ? compareAndSet(new GenerationMemory(config.casMemoryKeys)) : lastWriteWins;
-  const service = new StateService({ store: servedStore, keys, policy, presignTtlSeconds: config.presignTtlSeconds });
+  const policy = config.variant === 'cas' ? compareAndSet(new GenerationMemory(config.casMemoryKeys, budget)) : lastWriteWins;
+  const service = new StateService({
+    store: servedStore,
+    keys,
+    policy,
+    presignTtlSeconds: config.presignTtlSeconds,
+    onInvalidName: invalidNameReporter(metrics, logger),
+  });
   const context = {
     service,
     keys,
@@ -80,9 +91,15 @@ async function main(): Promise<void> {
     spillThresholdBytes: config.spillThresholdBytes,
     maxBodyBytes: config.maxBodyBytes,
     spoolDir,
+    budget,
+    bodyRate: { minBytesPerSecond: config.bodyMinBytesPerSecond, windowMs: config.bodyWindowMs },
   };
-  const server = createProtocolServer(context);
-  const opsServer = config.opsPort === undefined ? undefined : await listenOnOpsPort(createProtocolServer(context, opsRoute), config.opsPort)
+  const server = createProtocolServer(context, {
+    listener: 'socket', maxConnections: config.maxConnections, capVariable: 'CONNECTOR_MAX_CONNECTIONS', timeouts: SOCKET_TIMEOUTS,
+  });
+  const opsServer = config.opsPort === undefined ? undefined : await listenOnOpsPort(createProtocolServer(context, {
+    listener: 'ops', maxConnections: OPS_MAX_CONNECTIONS, capVariable: `the ops port's cap of ${OPS_MAX_CONNECTIONS}`, timeouts: OPS_TIMEOUTS, router: opsRoute,
+  }), config.opsPort, config.opsHost)
     .catch((error: unknown) => failStartup(`cannot serve the ops port ${String(config.opsPort)}`, error, logger, store));
 
   await listenOnSocket(server, config.socketPath, config.socketMode)
@@ -102,12 +119,27 @@ async function main(): Promise<void> {
     bucket: config.bucket,
     prefix: config.prefix,
     endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com',
-    ...(config.opsPort === undefined ? {} : { ops_port: config.opsPort }),
+    ...(config.opsPort === undefined ? {} : { ops_port: config.opsPort, ops_host: config.opsHost ?? 'all interfaces' }),
+    memory_budget_bytes: budget.limitBytes,
+    memory_limit_bytes: memoryLimit ?? 'none (budget sized for 128Mi)',
     uptime_ms: Math.round(process.uptime() * 1000),
   });
 }
 
-/** Claims the socket path, then empties this socket's spool directory; answers the directory. */
+/** Counts names a listing left out and warns of the first one (the metric counts the rest). */
+function invalidNameReporter(metrics: ConnectorMetrics, logger: Logger): (objectName: string) => void {
+  let warned = false;
+  return (objectName) => {
+    metrics.listingNamesDropped.inc();
+    if (warned) return;
+    warned = true;
+    logger.warn('left an object out of a listing: its name is not a valid key (written by another client?); further ones are only counted in asya_state_listing_names_dropped_total', {
+      object: JSON.stringify(objectName.slice(0, 200)),
+    });
+  };
+}
+
+/** Claims the socket path, then creates this process's spool directory; answers the directory. */
 async function claimSocketAndSpool(config: Config, logger: Logger): Promise<string> {
   const { replacedStale } = await claimSocketPath(config.socketPath);
   if (replacedStale) logger.warn('replaced a stale socket file left by an earlier process', { socket: config.socketPath });

@@ -20,7 +20,7 @@ export async function ls(client: StateClient, path: string, options: { long: boo
   const base = posix.resolve(client.mountPath, path);
   for (const entry of await client.readdir(path, { withFileTypes: true, recursive: options.recursive })) {
     const full = posix.join(entry.parentPath, entry.name);
-    const relative = posix.relative(base, full);
+    const relative = printable(posix.relative(base, full));
     if (!options.long) {
       out.stdout.write(`${relative}${entry.isDirectory() ? '/' : ''}\n`);
     } else if (entry.isDirectory()) {
@@ -85,4 +85,12 @@ export async function xattr(client: StateClient, action: string, key: string, re
   } else {
     await client.setxattr(key, rest[0] ?? '', rest[1] ?? '');
   }
+}
+
+// eslint-disable-next-line no-control-regex -- control characters are what is escaped
+const NON_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\\]/g;
+
+/** A name as a terminal may show it: control characters (and the backslash) escaped as \xNN. */
+export function printable(name: string): string {
+  return name.replace(NON_PRINTABLE, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }

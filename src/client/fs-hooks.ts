@@ -5,6 +5,7 @@
  * descriptor-based `fs.open`) throw ENOTSUP on mount paths instead of silently touching
  * the local disk. Synchronous calls work through a worker thread ({@link SyncBridge}).
  */
+import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { resolve } from 'node:path';
@@ -38,7 +39,12 @@ type Routed = { readonly mount: StateMount; readonly client: StateClient; readon
 /** Calls with the same name in `fs.promises`, callback `fs` and (with `Sync`) synchronous `fs`. */
 const SUPPORTED = ['readFile', 'writeFile', 'appendFile', 'readdir', 'stat', 'lstat', 'access', 'unlink', 'rm', 'rmdir', 'mkdir', 'realpath'] as const;
 /** Path-taking calls with no meaning on object storage. */
-const UNSUPPORTED = ['rename', 'copyFile', 'cp', 'link', 'symlink', 'readlink', 'chmod', 'chown', 'lchown', 'utimes', 'lutimes', 'truncate', 'opendir', 'mkdtemp', 'statfs'] as const;
+const UNSUPPORTED = [
+  'rename', 'copyFile', 'cp', 'link', 'symlink', 'readlink', 'chmod', 'chown', 'lchown', 'utimes', 'lutimes', 'truncate', 'opendir', 'mkdtemp', 'statfs',
+  'openAsBlob', 'glob',
+] as const;
+/** Calls that answer no promise or callback, so a refusal is thrown: watching has no meaning on object storage. */
+const THROWING = ['watch', 'watchFile'] as const;
 /** Calls whose second argument is a path too. */
 const TWO_PATHS = new Set<string>(['rename', 'copyFile', 'cp', 'link', 'symlink']);
 
@@ -61,8 +67,14 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
     else if (path instanceof URL) {
       if (path.protocol !== 'file:') return undefined;
       text = fileURLToPath(path);
-    } else if (Buffer.isBuffer(path)) text = path.toString('utf8');
-    else return undefined;
+    } else if (Buffer.isBuffer(path)) {
+      text = path.toString('utf8');
+      if (!isUtf8(path)) {
+        // The lossy decoding would store a U+FFFD name; refuse a path that lands on a mount.
+        if (mountOf(mounts, resolve(text)) !== undefined) throw new StateFsError('EINVAL', 'open', resolve(text), 'the path is not valid UTF-8; object names are UTF-8');
+        return undefined;
+      }
+    } else return undefined;
     const absolute = resolve(text);
     const mount = mountOf(mounts, absolute);
     const client = mount === undefined ? undefined : clients.get(mount.name);
@@ -72,14 +84,14 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
     new StateFsError('ENOTSUP', name, path, `${name} is not available on a state mount (object storage has no ${name === 'open' ? 'file descriptors; use fs.promises.open' : 'such operation'})`);
 
   const restore: Array<() => void> = [];
+  const promises = fs.promises as unknown as Record<string, unknown>;
   const replace = (target: object, name: string, make: (original: AnyFunction) => AnyFunction): void => {
     const holder = target as Record<string, unknown>;
     const original = holder[name];
     if (typeof original !== 'function') return;
-    holder[name] = make(original as AnyFunction);
+    holder[name] = failingInStyle(make(original as AnyFunction), callStyle(target === promises, name));
     restore.push(() => { holder[name] = original; });
   };
-  const promises = fs.promises as unknown as Record<string, unknown>;
 
   for (const name of SUPPORTED) {
     replace(promises, name, (original) => function (this: unknown, ...args: unknown[]) {
@@ -143,6 +155,8 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
         const routed = route(args[i]);
         if (routed === undefined) continue;
         const error = unsupported(name.replace(/Sync$/, ''), routed.path);
+        // fs.promises.glob answers an async iterator, not a promise.
+        if (target === promises && name === 'glob') return failingIterator(error);
         if (target === promises) return Promise.reject(error);
         const callback = args.at(-1);
         if (!name.endsWith('Sync') && typeof callback === 'function') {
@@ -162,6 +176,15 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
   }
   refuse(fs, 'open', 1);
   refuse(fs, 'openSync', 1);
+  for (const name of THROWING) {
+    for (const target of [fs, promises]) {
+      replace(target, name, (original) => function (this: unknown, ...args: unknown[]) {
+        const routed = route(args[0]);
+        if (routed !== undefined) throw unsupported(name, routed.path);
+        return original.apply(this, args);
+      });
+    }
+  }
 
   syncBuiltinESMExports();
   const hooks: InstalledStateHooks = {
@@ -177,4 +200,37 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
   };
   installed = hooks;
   return hooks;
+}
+
+type CallStyle = 'promise' | 'callback' | 'sync';
+
+/** How a replaced call reports failure: `fs.promises` reject, callback calls pass the error on, the rest throw. */
+function callStyle(isPromises: boolean, name: string): CallStyle {
+  if (isPromises && name !== 'watch') return 'promise';
+  if (name.endsWith('Sync') || name.startsWith('create') || name === 'watch' || name === 'watchFile' || name === 'exists') return 'sync';
+  return name === 'openAsBlob' ? 'promise' : 'callback';
+}
+
+/** Wraps `fn` so a StateFsError thrown before it could start (a path it refuses) arrives the way its kind of call reports errors. */
+function failingInStyle(fn: AnyFunction, style: CallStyle): AnyFunction {
+  if (style === 'sync') return fn;
+  return function (this: unknown, ...args: unknown[]) {
+    try {
+      return fn.apply(this, args);
+    } catch (error) {
+      if (!(error instanceof StateFsError)) throw error;
+      if (style === 'promise') return Promise.reject(error);
+      const callback = args.at(-1);
+      if (typeof callback !== 'function') throw error;
+      process.nextTick(callback, error);
+      return undefined;
+    }
+  };
+}
+
+/** An async iterable whose first step fails with `error`. */
+function failingIterator(error: Error): AsyncIterable<never> {
+  return {
+    [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error) }),
+  };
 }

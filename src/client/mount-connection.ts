@@ -125,14 +125,29 @@ export class MountConnection {
     };
   }
 
-  /** The keys and sub-prefixes under `prefix` (`delimiter` empty: everything below). */
+  /**
+   * The keys and sub-prefixes under `prefix` (`delimiter` empty: everything below), asked
+   * for a page of LIST_PAGE at a time so the connector never holds a whole large
+   * directory. Entries that are not safe keys under `prefix` (`..`, `.`, empty segments,
+   * control characters: names another writer planted in the bucket) are left out, so no
+   * entry can resolve outside the mount.
+   */
   async list(prefix: string, delimiter: string, op: Operation): Promise<{ keys: string[]; prefixes: string[] }> {
-    const response = await this.#send(op, { method: 'GET', path: `/keys/?prefix=${encodeURIComponent(prefix)}&delimiter=${encodeURIComponent(delimiter)}` });
-    if (response.statusCode !== 200) throw await this.#failure(response, op);
-    const body = await this.#readBody(response, op);
-    const parsed = JSON.parse(body.toString('utf8')) as { keys?: unknown; prefixes?: unknown };
-    if (!isStringArray(parsed.keys) || !isStringArray(parsed.prefixes)) throw new StateFsError('EIO', op.syscall, op.path, 'the connector answered a listing without keys and prefixes');
-    return { keys: parsed.keys, prefixes: parsed.prefixes };
+    const keys: string[] = [];
+    const prefixes: string[] = [];
+    let pageToken: string | undefined;
+    do {
+      const token = pageToken === undefined ? '' : `&page_token=${encodeURIComponent(pageToken)}`;
+      const response = await this.#send(op, { method: 'GET', path: `/keys/?prefix=${encodeURIComponent(prefix)}&delimiter=${encodeURIComponent(delimiter)}&limit=${LIST_PAGE}${token}` });
+      if (response.statusCode !== 200) throw await this.#failure(response, op);
+      const body = await this.#readBody(response, op);
+      const parsed = JSON.parse(body.toString('utf8')) as { keys?: unknown; prefixes?: unknown; next_page_token?: unknown };
+      if (!isStringArray(parsed.keys) || !isStringArray(parsed.prefixes)) throw new StateFsError('EIO', op.syscall, op.path, 'the connector answered a listing without keys and prefixes');
+      keys.push(...parsed.keys.filter((key) => isSafeEntry(key, prefix, false)));
+      prefixes.push(...parsed.prefixes.filter((key) => isSafeEntry(key, prefix, true)));
+      pageToken = typeof parsed.next_page_token === 'string' && parsed.next_page_token !== '' ? parsed.next_page_token : undefined;
+    } while (pageToken !== undefined);
+    return { keys, prefixes };
   }
 
   async remove(key: string, op: Operation): Promise<void> {
@@ -222,4 +237,18 @@ function generationOf(response: IncomingMessage): string | undefined {
 
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+/** Listing page size asked of the connector (its largest). */
+const LIST_PAGE = 1000;
+
+// eslint-disable-next-line no-control-regex -- control characters are what is refused
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** True for a listed key under `prefix` whose every segment is a real name (a prefix ends with "/"). */
+function isSafeEntry(key: string, prefix: string, isPrefix: boolean): boolean {
+  if (!key.startsWith(prefix) || CONTROL.test(key)) return false;
+  const body = isPrefix ? key.slice(0, -1) : key;
+  if (isPrefix && !key.endsWith('/')) return false;
+  return body !== '' && body.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 }

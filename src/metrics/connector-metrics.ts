@@ -2,6 +2,7 @@
  * The connector's metrics, served at `GET /metrics`. Names and meanings are documented in
  * docs/metrics.md; keep the two in step.
  */
+import { BUDGET_USES, type MemoryBudget } from '../memory-budget.ts';
 import { Counter, Gauge, Histogram, Registry } from './registry.ts';
 
 const LATENCY_BOUNDS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -38,10 +39,16 @@ export interface ConnectorMetrics {
   readonly cacheEvictions: Counter;
   /** Read cache: what the gauges read at each scrape (the cache index itself, once the cache is on). */
   cacheSize: { readonly usedBytes: number; readonly entryCount: number };
+  /** Connections answered 503 and closed, by listener (`socket`, `ops`) and reason (`cap`, `budget`). */
+  readonly connectionsRefused: Counter;
+  /** Connections open now, by listener; set by the listeners' gates. */
+  readonly openConnections: Map<string, number>;
+  /** Names in the bucket left out of listings because they are not valid keys. */
+  readonly listingNamesDropped: Counter;
 }
 
 /** Creates the connector's metric set in a fresh registry. */
-export function createConnectorMetrics(): ConnectorMetrics {
+export function createConnectorMetrics(budget: MemoryBudget): ConnectorMetrics {
   const registry = new Registry();
   const metrics: ConnectorMetrics = {
     registry,
@@ -60,7 +67,14 @@ export function createConnectorMetrics(): ConnectorMetrics {
     cacheBytesSaved: registry.register(new Counter('asya_state_cache_bytes_saved_total', 'Bytes served from the read cache instead of downloaded.')),
     cacheEvictions: registry.register(new Counter('asya_state_cache_evictions_total', 'Read cache entries evicted to stay within the budget.')),
     cacheSize: { usedBytes: 0, entryCount: 0 },
+    connectionsRefused: registry.register(new Counter('asya_state_connections_refused_total', 'Connections answered 503 and closed, by listener and reason (cap, budget).')),
+    openConnections: new Map(),
+    listingNamesDropped: registry.register(new Counter('asya_state_listing_names_dropped_total', 'Object names left out of listings because they are not valid keys.')),
   };
+  registry.register(new Gauge('asya_state_connections_open', 'Connections open now, by listener.', () => [...metrics.openConnections].map(([listener, n]) => [{ listener }, n] as const)));
+  registry.register(new Gauge('asya_state_memory_budget_bytes', 'The memory budget: bytes the connector may hold for requests.', () => budget.limitBytes));
+  registry.register(new Gauge('asya_state_memory_budget_used_bytes', 'Bytes of the memory budget held now, by use.', () => BUDGET_USES.map((use) => [{ use }, budget.used(use)] as const)));
+  registry.register(new Gauge('asya_state_memory_budget_refusals_total', 'Reservations the memory budget refused, by use (a body then spills to disk; a connection or listing is answered 503).', () => BUDGET_USES.map((use) => [{ use }, budget.refusals(use)] as const), 'counter'));
   registry.register(new Gauge('asya_state_requests_in_flight', 'Protocol requests being served.', () => metrics.inFlight));
   registry.register(new Gauge('asya_state_cache_bytes', 'Bytes in the read cache directory, files being written included.', () => metrics.cacheSize.usedBytes));
   registry.register(new Gauge('asya_state_cache_entries', 'Objects in the read cache.', () => metrics.cacheSize.entryCount));

@@ -55,21 +55,34 @@ export class Counter implements Metric {
   }
 }
 
-/** A value read when the metrics are scraped. */
+/** One value, or one value per label set. */
+export type Readout = number | ReadonlyArray<readonly [Labels, number]>;
+
+/**
+ * A value read when the metrics are scraped, from the object that owns it. `type` is
+ * `counter` for a count kept elsewhere (it must only grow).
+ */
 export class Gauge implements Metric {
   readonly #name: string;
   readonly #help: string;
-  readonly #read: () => number;
+  readonly #read: () => Readout;
+  readonly #type: 'gauge' | 'counter';
 
-  constructor(name: string, help: string, read: () => number) {
+  constructor(name: string, help: string, read: () => Readout, type: 'gauge' | 'counter' = 'gauge') {
     this.#name = name;
     this.#help = help;
     this.#read = read;
+    this.#type = type;
   }
 
   render(lines: string[]): void {
-    header(lines, this.#name, this.#help, 'gauge');
-    lines.push(`${this.#name} ${this.#read()}`);
+    header(lines, this.#name, this.#help, this.#type);
+    const value = this.#read();
+    if (typeof value === 'number') {
+      lines.push(`${this.#name} ${value}`);
+      return;
+    }
+    for (const [labels, n] of value) lines.push(`${this.#name}${labelKey(labels)} ${n}`);
   }
 }
 

@@ -38,6 +38,8 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: Conn
   const payload: Record<string, string> = { error: error.code, message: error.message };
   if (error instanceof ConflictError) payload.reason = error.reason;
   const body = JSON.stringify(payload);
+  // Headers a route set before it failed (a HEAD's X-Is-File and length) describe a success that did not happen.
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.statusCode = status;
   res.setHeader('content-type', 'application/json');
   if (closeConnection) res.setHeader('connection', 'close');

@@ -1,12 +1,14 @@
 /**
- * The HTTP/1.1 server of the wire protocol: routes each request, answers errors through
- * the status table, and counts every request. Listening and shutdown are in
- * socket-listener.ts.
+ * The HTTP/1.1 server of the wire protocol: admits connections through the gate, serves
+ * the requests of one connection one at a time in the order they came, routes each,
+ * answers errors through the status table, and counts every request. Listening and
+ * shutdown are in socket-listener.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ConflictError } from '../errors.ts';
+import { ConnectionGate } from './connection-gate.ts';
 import { drainRequest } from './drain-request.ts';
 import { asConnectorError, sendError } from './error-response.ts';
 import type { RouteContext } from './route-context.ts';
@@ -15,30 +17,96 @@ import { route, type Route } from './router.ts';
 /** Largest request head (request line and headers) accepted. */
 const MAX_HEADER_BYTES = 16 * 1024;
 
-/** The server of the protocol; `router` narrows it (the ops port serves only health and metrics). */
-export function createProtocolServer(ctx: RouteContext, router: (req: IncomingMessage) => Route = route): Server {
+/** How long a listener waits for a client: the Unix socket is patient with slow uploads, the ops port is not. */
+export interface ListenerTimeouts {
+  /** Longest wait for a request head. */
+  readonly headersMs: number;
+  /** Longest whole request (0: none; a body's speed is bounded by the body rate instead). */
+  readonly requestMs: number;
+  /** Idle keep-alive connection. */
+  readonly keepAliveMs: number;
+  /** No bytes either way on a connection. */
+  readonly idleMs: number;
+}
+
+export interface ListenerOptions {
+  /** `socket` or `ops`, for metrics and messages. */
+  readonly listener: string;
+  readonly maxConnections: number;
+  /** The variable that sets `maxConnections`, named in refusals. */
+  readonly capVariable: string;
+  readonly timeouts: ListenerTimeouts;
+  /** Narrows the routes (the ops port serves only health and metrics). */
+  readonly router?: (req: IncomingMessage) => Route;
+}
+
+export const SOCKET_TIMEOUTS: ListenerTimeouts = { headersMs: 60_000, requestMs: 0, keepAliveMs: 5_000, idleMs: 120_000 };
+export const OPS_TIMEOUTS: ListenerTimeouts = { headersMs: 5_000, requestMs: 10_000, keepAliveMs: 5_000, idleMs: 10_000 };
+
+/** The server of the protocol on one listener. */
+export function createProtocolServer(ctx: RouteContext, options: ListenerOptions): Server {
+  const router = options.router ?? route;
+  const gate = new ConnectionGate({ ...options, budget: ctx.budget, metrics: ctx.metrics });
+  const order = new RequestOrder();
+  const admit = (req: IncomingMessage, res: ServerResponse): void => {
+    order.enqueue(req, res, () => serve(req, res, ctx, router, gate));
+  };
   const server = createServer(
     {
       maxHeaderSize: MAX_HEADER_BYTES,
-      // Uploads may take long on a busy node; a stalled client is cut by the socket
-      // timeout below instead of a total.
-      requestTimeout: 0,
-      headersTimeout: 60_000,
-      keepAliveTimeout: 5_000,
+      requestTimeout: options.timeouts.requestMs,
+      headersTimeout: options.timeouts.headersMs,
+      keepAliveTimeout: options.timeouts.keepAliveMs,
+      // Node checks the two timeouts above only this often.
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(options.timeouts.headersMs / 2)),
     },
-    (req, res) => { void serve(req, res, ctx, router); },
+    admit,
   );
-  server.timeout = 120_000;
+  server.timeout = options.timeouts.idleMs;
+  gate.attach(server);
   // With this listener Node leaves `Expect: 100-continue` to the routes (acceptBody), which
   // answer only after checking the head: a refused upload never sends its body.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { void serve(req, res, ctx, router); });
+  server.on('checkContinue', admit);
   server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
-    answerMalformed(error, socket);
+    // A malformed request after a valid one is answered after that one's answer, never over it.
+    order.afterPending(socket, () => { answerMalformed(error, socket); });
   });
   return server;
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, router: (req: IncomingMessage) => Route): Promise<void> {
+/**
+ * One request at a time per connection. Node parses pipelined requests as they arrive
+ * and would run their handlers at once, so a PUT then a DELETE sent together could land
+ * in either order; here each waits for the answer before it to finish.
+ */
+class RequestOrder {
+  readonly #last = new WeakMap<Socket, { readonly req: IncomingMessage; readonly answered: Promise<void> }>();
+
+  enqueue(req: IncomingMessage, res: ServerResponse, run: () => Promise<void>): void {
+    const socket = req.socket;
+    const previous = this.#last.get(socket);
+    this.#last.set(socket, { req, answered: new Promise((resolve) => { res.once('close', resolve); }) });
+    if (previous === undefined) {
+      void run();
+      return;
+    }
+    void previous.answered.then(() => {
+      if (!socket.destroyed) void run();
+    });
+  }
+
+  /**
+   * Runs `run` once the last request's answer is out, or at once when the parse error is
+   * in that request's own body (it can never complete, and its answer is this one).
+   */
+  afterPending(socket: Socket, run: () => void): void {
+    const previous = this.#last.get(socket);
+    if (previous === undefined || !previous.req.complete) run();
+    else void previous.answered.then(run);
+  }
+}
+
+async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, router: (req: IncomingMessage) => Route, gate: ConnectionGate): Promise<void> {
   const started = performance.now();
   const { op, handle } = router(req);
   ctx.metrics.inFlight += 1;
@@ -51,6 +119,8 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContex
     ctx.logger.debug('request', { op, method: req.method, status, ms: Math.round(seconds * 1000) });
   });
   try {
+    const refusal = gate.refusal(req.socket);
+    if (refusal !== undefined) throw refusal;
     await handle(req, res, ctx);
   } catch (thrown) {
     const error = asConnectorError(thrown);
@@ -58,7 +128,8 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContex
     ctx.metrics.errors.inc({ code: error.code });
     if (error instanceof ConflictError) ctx.metrics.conflicts.inc({ reason: error.reason });
     // A small unread body is read first so the answer arrives; a large one closes the connection.
-    sendError(req, res, error, !(await drainRequest(req)));
+    const refused = gate.refusal(req.socket) !== undefined;
+    sendError(req, res, error, refused || !(await drainRequest(req)));
   }
 }
 

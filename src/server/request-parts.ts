@@ -64,10 +64,6 @@ export function writePrecondition(req: IncomingMessage): Precondition {
 }
 
 /**
- * The body length a client announced, checked against the limit before any byte is
- * read; undefined for chunked bodies.
- */
-/**
  * Tells a client that sent `Expect: 100-continue` to send its body. Called once the
  * request head has passed every check, so a refused upload (bad key, too large) is
  * answered before a byte of its body travels, and the connection stays usable.
@@ -76,6 +72,22 @@ export function acceptBody(req: IncomingMessage, res: ServerResponse): void {
   if (/^100-continue$/i.test(req.headers.expect?.trim() ?? '')) res.writeContinue();
 }
 
+/**
+ * Refuses a body sent with a transfer coding other than plain `chunked`: Node's parser
+ * passes `gzip, chunked` through undecoded, and those bytes must never be stored as if
+ * they were the object.
+ */
+export function plainTransferEncoding(req: IncomingMessage): void {
+  const coding = req.headers['transfer-encoding'];
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+    throw new BadRequestError(`Transfer-Encoding must be "chunked" or absent (bodies are not decoded), got ${JSON.stringify(coding.slice(0, 64))}`);
+  }
+}
+
+/**
+ * The body length a client announced, checked against the limit before any byte is
+ * read; undefined for chunked bodies.
+ */
 export function declaredLength(req: IncomingMessage, maxBytes: number): number | undefined {
   const header = req.headers['content-length'];
   if (header === undefined) return undefined;

@@ -4,9 +4,11 @@
  */
 import type { KeySpace } from '../keys.ts';
 import type { Logger } from '../log.ts';
+import type { MemoryBudget } from '../memory-budget.ts';
 import type { ConnectorMetrics } from '../metrics/connector-metrics.ts';
 import type { StateService } from '../state/state-service.ts';
 import type { BackendHealth } from '../store/backend-health.ts';
+import type { BodyRate } from './body-rate-guard.ts';
 
 export interface RouteContext {
   readonly service: StateService;
@@ -18,6 +20,10 @@ export interface RouteContext {
   readonly maxBodyBytes: number;
   /** Where request bodies spill (see spool-dir.ts). */
   readonly spoolDir: string;
+  /** What request bodies, listings and connections may hold in memory. */
+  readonly budget: MemoryBudget;
+  /** The least speed a request body must keep. */
+  readonly bodyRate: BodyRate;
 }
 
 /** A parsed request line: the path without its query, and the raw query. */

@@ -57,11 +57,14 @@ export async function listenOnSocket(server: Server, path: string, mode: number)
   await chmod(path, mode);
 }
 
-/** Listens on a TCP port on every interface (kubelet probes and Prometheus come in through the pod IP). */
-export async function listenOnOpsPort(server: Server, port: number): Promise<Server> {
+/**
+ * Listens on a TCP port, on `host` or else every interface (kubelet probes and Prometheus
+ * come in through the pod IP).
+ */
+export async function listenOnOpsPort(server: Server, port: number, host: string | undefined): Promise<Server> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => {
+    server.listen({ port, ...(host === undefined ? {} : { host }) }, () => {
       server.off('error', reject);
       resolve();
     });

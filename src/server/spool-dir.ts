@@ -1,23 +1,43 @@
 /**
- * The directory a connector spools request bodies into: one per socket path, under
- * CONNECTOR_TMPDIR. A connector killed mid-upload leaves its spool files behind; the next
- * one on the same socket path clears them at start. That is safe because start-up has
- * already made sure no live process serves on that socket, so nobody else uses the
- * directory, while connectors of other mounts sharing the temp dir keep theirs.
+ * The directory a connector spools request bodies into: a fresh `mkdtemp` directory per
+ * process under CONNECTOR_TMPDIR, named after the socket path (`asya-spool-<hash>-XXXXXX`,
+ * mode 0700), so nobody can create it in advance to block start-up or read the bodies.
+ *
+ * A connector killed mid-upload leaves its directory behind; the next one on the same
+ * socket path removes such leftovers at start. That is safe because start-up has already
+ * made sure no live process serves on that socket. Only real directories owned by this
+ * user are removed: anything else with a matching name (another user's, a symlink) is
+ * left alone.
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { socketScopedDir } from '../socket-scoped-dir.ts';
 
-/** Creates (or empties) the spool directory for `socketPath`; answers it and how many stale files it removed. */
+/** Creates this process's spool directory for `socketPath`; answers it and how many stale files it removed. */
 export async function prepareSpoolDir(tmpDir: string, socketPath: string): Promise<{ dir: string; removedStale: number }> {
-  const dir = socketScopedDir(tmpDir, 'spool', socketPath);
-  let removedStale = 0;
-  try {
-    removedStale = (await readdir(dir)).length;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const scoped = socketScopedDir(tmpDir, 'spool', socketPath);
+  const removedStale = await removeLeftovers(dirname(scoped), basename(scoped));
+  await mkdir(tmpDir, { recursive: true });
+  const dir = await mkdtemp(`${scoped}-`);
   return { dir, removedStale };
+}
+
+async function removeLeftovers(parent: string, name: string): Promise<number> {
+  let entries: string[];
+  try {
+    entries = await readdir(parent);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+  const uid = process.getuid?.();
+  let removed = 0;
+  for (const entry of entries.filter((e) => e === name || e.startsWith(`${name}-`))) {
+    const path = join(parent, entry);
+    const stats = await lstat(path).catch(() => undefined);
+    if (stats === undefined || !stats.isDirectory() || (uid !== undefined && stats.uid !== uid)) continue;
+    removed += (await readdir(path)).length;
+    await rm(path, { recursive: true, force: true });
+  }
+  return removed;
 }

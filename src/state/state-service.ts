@@ -4,13 +4,13 @@
  * The server parses requests into calls here and answers with what comes back.
  */
 import {
-  BadRequestError,
   ConflictError,
   KeyNotFoundError,
   PermissionDeniedError,
   UnsupportedAttributeError,
 } from '../errors.ts';
 import type { KeySpace, KeyTarget } from '../keys.ts';
+import { checkContentType } from './content-type.ts';
 import type { ObjectAttributes, ObjectDownload, ObjectStore, UploadSource } from '../store/object-store.ts';
 import type { WritePolicy } from '../variants/write-policy.ts';
 
@@ -31,8 +31,8 @@ export interface ListRequest {
   readonly prefix: string;
   /** Undefined lists recursively. */
   readonly delimiter: string | undefined;
-  /** One page of at most this many entries; undefined returns the whole listing. */
-  readonly limit: number | undefined;
+  /** One page of at most this many entries. */
+  readonly limit: number;
   readonly pageToken: string | undefined;
 }
 
@@ -42,20 +42,25 @@ export interface ListResult {
   readonly nextPageToken: string | undefined;
 }
 
+/** A part of a whole listing: keys, or (after every key) prefixes. */
+export type ListBatch = { readonly keys: readonly string[]; readonly prefixes?: undefined } | { readonly prefixes: readonly string[]; readonly keys?: undefined };
+
 /** Extended attributes served under `/meta` (without the runtime's `user.asya.` prefix). */
 export const ATTRIBUTE_NAMES = ['url', 'signed_url', 'generation', 'metageneration', 'content_type', 'storage_class'] as const;
 export type AttributeName = (typeof ATTRIBUTE_NAMES)[number];
 
 const WRITABLE_ATTRIBUTE: AttributeName = 'content_type';
 const GCS_MAX_PAGE = 1000;
-// type/subtype with optional parameters; no control characters.
-const CONTENT_TYPE = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(?:\s*;\s*[\w!#$&^.+-]+=(?:[\w!#$&^.+-]+|"[^"\\\r\n]*"))*$/;
+/** Characters of prefixes a whole listing holds while its keys stream; past this, prefixes get a second pass. */
+export const HELD_PREFIX_CHARS = 64 * 1024;
 
 export interface StateServiceOptions {
   readonly store: ObjectStore;
   readonly keys: KeySpace;
   readonly policy: WritePolicy;
   readonly presignTtlSeconds: number;
+  /** Told of each object name a listing left out because it is not a valid key. */
+  readonly onInvalidName?: (objectName: string) => void;
 }
 
 export class StateService {
@@ -63,12 +68,14 @@ export class StateService {
   readonly #keys: KeySpace;
   readonly #policy: WritePolicy;
   readonly #presignTtlSeconds: number;
+  readonly #onInvalidName: (objectName: string) => void;
 
   constructor(options: StateServiceOptions) {
     this.#store = options.store;
     this.#keys = options.keys;
     this.#policy = options.policy;
     this.#presignTtlSeconds = options.presignTtlSeconds;
+    this.#onInvalidName = options.onInvalidName ?? (() => {});
   }
 
   async read(key: string): Promise<ObjectDownload> {
@@ -126,28 +133,62 @@ export class StateService {
     }
   }
 
+  /** One page of a listing: at most `request.limit` entries, and the token of the next. */
   async list(request: ListRequest): Promise<ListResult> {
-    const result: ListResult = { keys: [], prefixes: [], nextPageToken: undefined };
-    let pageToken = request.pageToken;
+    return this.#page(request.prefix, request.delimiter, request.limit, request.pageToken);
+  }
+
+  /**
+   * A whole listing, one GCS page at a time so that only a page is ever held: every key
+   * first, then every prefix. Prefixes met on the way are held up to a bound; past it
+   * they are listed again in a second pass instead of held.
+   */
+  async *listAll(prefix: string, delimiter: string | undefined): AsyncGenerator<ListBatch> {
+    const held: string[] = [];
+    let heldChars = 0;
+    let overflowed = false;
+    let pageToken: string | undefined;
     do {
-      const page = await this.#store.list({
-        prefix: this.#keys.objectName(request.prefix),
-        delimiter: request.delimiter,
-        pageSize: request.limit ?? GCS_MAX_PAGE,
-        pageToken,
-      });
-      for (const name of page.names) {
-        const key = this.#keys.keyOf(name);
-        // A name ending in "/" is a folder placeholder some tools create, not a file.
-        if (key !== undefined && key !== '' && !key.endsWith('/')) result.keys.push(key);
-      }
-      for (const prefix of page.prefixes) {
-        const key = this.#keys.keyOf(prefix);
-        if (key !== undefined && key !== '') result.prefixes.push(key);
+      const page = await this.#page(prefix, delimiter, GCS_MAX_PAGE, pageToken);
+      if (page.keys.length > 0) yield { keys: page.keys };
+      if (!overflowed) {
+        for (const found of page.prefixes) heldChars += found.length;
+        held.push(...page.prefixes);
+        if (heldChars > HELD_PREFIX_CHARS) {
+          overflowed = true;
+          held.length = 0;
+        }
       }
       pageToken = page.nextPageToken;
-    } while (request.limit === undefined && pageToken !== undefined);
-    return request.limit === undefined ? result : { ...result, nextPageToken: pageToken };
+    } while (pageToken !== undefined);
+    if (!overflowed) {
+      if (held.length > 0) yield { prefixes: held };
+      return;
+    }
+    do {
+      const page = await this.#page(prefix, delimiter, GCS_MAX_PAGE, pageToken);
+      if (page.prefixes.length > 0) yield { prefixes: page.prefixes };
+      pageToken = page.nextPageToken;
+    } while (pageToken !== undefined);
+  }
+
+  async #page(prefix: string, delimiter: string | undefined, pageSize: number, pageToken: string | undefined): Promise<ListResult> {
+    const page = await this.#store.list({ prefix: this.#keys.objectName(prefix), delimiter, pageSize, pageToken });
+    const keys: string[] = [];
+    const prefixes: string[] = [];
+    for (const name of page.names) {
+      // A name ending in "/" is a folder placeholder some tools create, not a file.
+      if (name.endsWith('/')) continue;
+      const key = this.#keys.listedKey(name, false);
+      if (key === undefined) this.#onInvalidName(name);
+      else keys.push(key);
+    }
+    for (const name of page.prefixes) {
+      const key = this.#keys.listedKey(name, true);
+      if (key === undefined) this.#onInvalidName(name);
+      else prefixes.push(key);
+    }
+    return { keys, prefixes, nextPageToken: page.nextPageToken };
   }
 
   /** The attribute names an existing key has (all of them, for GCS). */
@@ -177,9 +218,7 @@ export class StateService {
 
   async setAttribute(key: string, attribute: string, value: string): Promise<void> {
     checkWritableAttribute(attribute);
-    if (!CONTENT_TYPE.test(value) || value.length > 256) {
-      throw new BadRequestError(`content_type must be a media type such as "application/json", got ${JSON.stringify(value.slice(0, 100))}`);
-    }
+    checkContentType(value, 'content_type');
     await this.#store.setContentType(this.#keys.objectName(key), value);
   }
 

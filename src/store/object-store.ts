@@ -1,6 +1,6 @@
 /**
  * The object store as the connector needs it: exactly these operations, on full object
- * names (the prefix is already applied by `server/keys.ts`). The GCS implementation lives
+ * names (the prefix is already applied by `keys.ts`). The GCS implementation lives
  * in `store/gcs/`; tests of the protocol layer may use a fake.
  *
  * Failures are thrown as the errors of `../errors.ts` (KeyNotFoundError, ConflictError,
@@ -29,6 +29,8 @@ export interface ObjectDownload {
   readonly contentType: string;
   /** HTTP date of the last modification, when the store gives one. */
   readonly lastModified: string | undefined;
+  /** MD5 of the whole object, base64, when the store gives one (GCS: `x-goog-hash`). */
+  readonly md5Base64: string | undefined;
   readonly body: Readable;
 }
 
@@ -40,8 +42,8 @@ export interface UploadSource {
   readonly size: number;
   /** MD5 of the whole body, base64, for the store to verify. */
   readonly md5Base64: string;
-  /** The bytes from `offset` to the end: a Buffer when they are in memory, else a stream. */
-  open(offset: number): Buffer | Readable;
+  /** The bytes from `offset` to the end: the chunks when they are in memory (views, not copies), else a stream. */
+  open(offset: number): readonly Buffer[] | Readable;
 }
 
 export interface WriteOptions {

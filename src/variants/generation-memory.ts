@@ -1,21 +1,41 @@
 /**
  * The CAS variant's memory: per object name, the generation last observed ("0" for
- * absent), least recently used first out, at most `capacity` names.
+ * absent), least recently used first out, at most `capacity` names, and never more than
+ * the memory budget gives it.
  *
- * Forgetting must not open a hole: a key read, then pushed out by `capacity` other keys
- * before its write, would otherwise be written unconditionally and could overwrite a
- * newer version. So evicted names are kept in a compact filter of recent evictions
- * (two rotating Bloom filters, about 10 bits per name each) and such a write is answered
- * with a conflict, which makes the handler read again. The filter can err only towards
- * a conflict (a never-read key that collides), never towards a lost update within the
- * last `capacity` to `2 × capacity` evictions.
+ * Names are kept as their 128-bit MD5 digest, not as text, so an entry costs the same
+ * whatever the key's length (ENTRY_BYTES, measured by bench/cas-memory-cost.ts). Two
+ * names sharing a digest would share a generation; a write conditioned on the wrong
+ * generation fails with a conflict (GCS generations are per-object timestamps), so a
+ * collision, at odds of about n²/2^129, could cost a retry, never an update.
+ *
+ * Forgetting must not open a hole: a key read, then pushed out by other keys before its
+ * write, would otherwise be written unconditionally and could overwrite a newer version.
+ * So evicted names are kept in a compact filter of recent evictions (two rotating Bloom
+ * filters, about 10 bits per name each) and such a write is answered with a conflict,
+ * which makes the handler read again. The filter can err only towards a conflict (a
+ * never-read key that collides), never towards a lost update within the last `capacity`
+ * to `2 × capacity` evictions.
  */
+import { createHash } from 'node:crypto';
+import type { MemoryBudget } from '../memory-budget.ts';
 
 const BITS_PER_ENTRY = 10;
 const HASHES = 5;
+/**
+ * Heap bytes one remembered name costs: the Map's entry and table share, the 16-character
+ * digest string and the generation string (measured: 117 bytes for short and for
+ * 1,000-byte names; bench/cas-memory-cost.ts). Rounded up.
+ */
+export const ENTRY_BYTES = 128;
 
-/** Remembers which names were added recently, approximately (no false negatives). */
-class RecentNames {
+/** A name's digest: 16 one-byte characters. */
+function digestOf(name: string): string {
+  return createHash('md5').update(name).digest().toString('latin1');
+}
+
+/** Remembers which digests were added recently, approximately (no false negatives). */
+class RecentDigests {
   readonly #capacity: number;
   readonly #bits: number;
   #current: Uint8Array;
@@ -29,35 +49,36 @@ class RecentNames {
     this.#previous = new Uint8Array(this.#current.length);
   }
 
-  add(name: string): void {
+  /** Bytes both filters take. */
+  get bytes(): number {
+    return this.#current.length * 2;
+  }
+
+  add(digest: string): void {
     if (this.#added >= this.#capacity) {
       this.#previous = this.#current;
       this.#current = new Uint8Array(this.#previous.length);
       this.#added = 0;
     }
     this.#added += 1;
-    for (const bit of this.#positions(name)) {
+    for (const bit of this.#positions(digest)) {
       const index = bit >>> 3;
       this.#current[index] = (this.#current[index] ?? 0) | (1 << (bit & 7));
     }
   }
 
-  has(name: string): boolean {
-    const positions = this.#positions(name);
+  has(digest: string): boolean {
+    const positions = this.#positions(digest);
     const inFilter = (filter: Uint8Array): boolean => positions.every((bit) => ((filter[bit >>> 3] ?? 0) & (1 << (bit & 7))) !== 0);
     return inFilter(this.#current) || inFilter(this.#previous);
   }
 
-  #positions(name: string): number[] {
-    // Double hashing over two FNV-1a variants (Kirsch–Mitzenmacher).
-    let h1 = 0x811c9dc5;
-    let h2 = 0x01000193;
-    for (let i = 0; i < name.length; i++) {
-      const c = name.charCodeAt(i);
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-    }
-    h2 |= 1;
+  #positions(digest: string): number[] {
+    // Double hashing (Kirsch–Mitzenmacher) over two 32-bit words of the digest.
+    const word = (at: number): number =>
+      (digest.charCodeAt(at) | (digest.charCodeAt(at + 1) << 8) | (digest.charCodeAt(at + 2) << 16) | (digest.charCodeAt(at + 3) << 24)) >>> 0;
+    const h1 = word(0);
+    const h2 = word(4) | 1;
     const positions: number[] = [];
     for (let i = 0; i < HASHES; i++) positions.push(((h1 + Math.imul(i, h2)) >>> 0) % this.#bits);
     return positions;
@@ -73,36 +94,45 @@ export type Recollection =
 export class GenerationMemory {
   readonly #capacity: number;
   readonly #entries = new Map<string, string>();
-  readonly #evicted: RecentNames;
+  readonly #evicted: RecentDigests;
+  readonly #budget: MemoryBudget | undefined;
   #evictions = 0;
 
-  constructor(capacity: number) {
+  /** Holds up to `capacity` names; with a `budget`, each entry is reserved there and the memory stops growing when it is full. */
+  constructor(capacity: number, budget?: MemoryBudget) {
     this.#capacity = capacity;
-    this.#evicted = new RecentNames(capacity);
+    this.#evicted = new RecentDigests(capacity);
+    this.#budget = budget;
+    budget?.reserve(this.#evicted.bytes, 'cas_memory');
   }
 
   /** Records the generation observed for `name` ("0": observed absent). */
   remember(name: string, generation: string): void {
-    this.#entries.delete(name);
-    this.#entries.set(name, generation);
-    if (this.#entries.size > this.#capacity) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) {
-        this.#entries.delete(oldest);
-        this.#evicted.add(oldest);
-        this.#evictions += 1;
-      }
+    const digest = digestOf(name);
+    if (this.#entries.delete(digest)) {
+      this.#entries.set(digest, generation);
+      return;
     }
+    const room = this.#entries.size < this.#capacity && (this.#budget?.tryReserve(ENTRY_BYTES, 'cas_memory') ?? true);
+    if (!room) {
+      // The oldest name's reservation passes to the newcomer. Forgetting this one instead
+      // would let its next write go out unconditionally, so with nothing to push out it
+      // is kept over the budget.
+      if (this.#entries.size > 0) this.#evictOldest();
+      else this.#budget?.reserve(ENTRY_BYTES, 'cas_memory');
+    }
+    this.#entries.set(digest, generation);
   }
 
   recall(name: string): Recollection {
-    const generation = this.#entries.get(name);
+    const digest = digestOf(name);
+    const generation = this.#entries.get(digest);
     if (generation !== undefined) return { kind: 'observed', generation };
-    return this.#evicted.has(name) ? { kind: 'evicted' } : { kind: 'unknown' };
+    return this.#evicted.has(digest) ? { kind: 'evicted' } : { kind: 'unknown' };
   }
 
   forget(name: string): void {
-    this.#entries.delete(name);
+    if (this.#entries.delete(digestOf(name))) this.#budget?.release(ENTRY_BYTES, 'cas_memory');
   }
 
   get size(): number {
@@ -112,5 +142,14 @@ export class GenerationMemory {
   /** Names pushed out since start. */
   get evictions(): number {
     return this.#evictions;
+  }
+
+  /** Pushes out the least recently used name into the filter of recent evictions. */
+  #evictOldest(): void {
+    const oldest = this.#entries.keys().next().value;
+    if (oldest === undefined) return;
+    this.#entries.delete(oldest);
+    this.#evicted.add(oldest);
+    this.#evictions += 1;
   }
 }

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ENTRY_BYTES } from '../../src/variants/generation-memory.ts';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { freePort, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { request } from '../helpers/socket-http.ts';
@@ -89,6 +90,9 @@ describe('metrics', () => {
       asya_state_bytes_received_total: small.length + large.length + 1,
       asya_state_bytes_sent_total: small.length,
       asya_state_uploads_spilled_total: 1,
+      // The CAS memory ends holding m/big (written) and m/missing (read as absent): m/a was
+      // forgotten by its delete. Each entry costs the same, whatever the key's length.
+      'asya_state_memory_budget_used_bytes{use="cas_memory"}': 2 * ENTRY_BYTES,
     };
     const moved = new Map<string, number>();
     for (const [series, value] of after) {

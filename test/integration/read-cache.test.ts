@@ -6,12 +6,13 @@
  * and what fake-gcs-server can show (changed, deleted, restart, correctness) against it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startMemoryBackend, type MemoryBackend } from '../../bench/start-memory-backend.ts';
-import { startConnector, type Connector } from '../helpers/connector.ts';
+import { socketScopedDir } from '../../src/socket-scoped-dir.ts';
+import { connectorEnv, runToExit, startConnector, type Connector } from '../helpers/connector.ts';
 import { putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
 
@@ -170,6 +171,69 @@ describe('read cache on a backend that honours ifGenerationNotMatch (benchmark b
     // Changed while the connector was down: the restored entry is not served.
     await putOnBackend(backend, 'restart/m.bin', bytes(2 * MIB, 10));
     assert.deepEqual((await request(connector.socketPath, '/keys/restart/m.bin')).body, bytes(2 * MIB, 10));
+  });
+
+  it('verifies what it serves: a copy changed on disk is never served as complete, and is dropped', async () => {
+    const content = bytes(2 * MIB, 11);
+    await putOnBackend(backend, 'tamper/same-size.bin', content);
+    await putOnBackend(backend, 'tamper/short.bin', content);
+    await request(connector.socketPath, '/keys/tamper/same-size.bin');
+    await request(connector.socketPath, '/keys/tamper/short.bin');
+    const copyOf = (size: number): string[] => readdirSync(cacheRoot, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile() && !entry.name.endsWith('.json') && statSync(join(entry.parentPath, entry.name)).size === size)
+      .map((entry) => join(entry.parentPath, entry.name));
+    const copies = copyOf(2 * MIB);
+    assert.ok(copies.length >= 2, 'both objects are cached');
+    // Same size, one byte flipped, in every 2 MiB copy: the MD5 check cuts the answer.
+    for (const path of copies) {
+      const data = readFileSync(path);
+      data[1000] = (data[1000] ?? 0) ^ 0xff;
+      writeFileSync(path, data);
+    }
+    const cut = await request(connector.socketPath, '/keys/tamper/same-size.bin').then((answer) => answer.body.length, (error: unknown) => String(error));
+    assert.notEqual(cut, 2 * MIB, 'the tampered copy is not delivered as a complete answer');
+    assert.deepEqual((await request(connector.socketPath, '/keys/tamper/same-size.bin')).body, content, 'the next read comes from the backend');
+    // A copy of the wrong length is caught before a byte goes out, and the read goes to the backend at once.
+    const short = copyOf(2 * MIB).find((path) => readFileSync(path)[1000] !== 11);
+    if (short !== undefined) truncateSync(short, MIB);
+    assert.deepEqual((await request(connector.socketPath, '/keys/tamper/short.bin')).body, content);
+  });
+});
+
+describe('read cache directory safety', () => {
+  it('refuses to start on a cache directory that is a symlink, and deletes nothing in its target', async () => {
+    const backend = await startMemoryBackend();
+    try {
+      const root = mkdtempSync(join(tmpdir(), 'asya-cache-link-'));
+      const target = mkdtempSync(join(tmpdir(), 'asya-cache-target-'));
+      writeFileSync(join(target, 'precious'), 'keep me');
+      const socketPath = join(mkdtempSync(join(tmpdir(), 'asya-sock-')), 'state.sock');
+      symlinkSync(target, socketScopedDir(root, 'cache', socketPath));
+      const env = connectorEnv({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', env: { CONNECTOR_CACHE_DIR: root } }, socketPath);
+      const { code, stdout } = await runToExit(env);
+      assert.equal(code, 1);
+      assert.match(stdout, /not a directory \(a symlink or a file\)/);
+      assert.equal(readFileSync(join(target, 'precious'), 'utf8'), 'keep me');
+    } finally {
+      backend.stop();
+    }
+  });
+
+  it('skips what is not a regular file inside the cache directory instead of failing', async () => {
+    const backend = await startMemoryBackend();
+    try {
+      const root = mkdtempSync(join(tmpdir(), 'asya-cache-odd-'));
+      const socketPath = join(mkdtempSync(join(tmpdir(), 'asya-sock-')), 'state.sock');
+      const dir = socketScopedDir(root, 'cache', socketPath);
+      mkdirSync(join(dir, 'a-subdirectory'), { recursive: true, mode: 0o700 });
+      symlinkSync('/etc/hostname', join(dir, 'a-link'));
+      const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', socketPath, env: { CONNECTOR_CACHE_DIR: root } });
+      await connector.stop();
+      assert.ok(existsSync(join(dir, 'a-subdirectory')));
+      assert.equal((statSync(dir).mode & 0o777), 0o700);
+    } finally {
+      backend.stop();
+    }
   });
 });
 

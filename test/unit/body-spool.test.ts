@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { BadRequestError, TooLargeError, UnavailableError } from '../../src/errors.ts';
+import { MemoryBudget } from '../../src/memory-budget.ts';
 import { spoolBody } from '../../src/server/body-spool.ts';
 
 async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {
@@ -18,15 +19,15 @@ async function* failing(): AsyncGenerator<Buffer> {
   throw new Error('aborted');
 }
 
-async function readAll(source: Buffer | Readable): Promise<string> {
-  if (Buffer.isBuffer(source)) return source.toString();
+async function readAll(source: readonly Buffer[] | Readable): Promise<string> {
+  if (Array.isArray(source)) return Buffer.concat(source as readonly Buffer[]).toString();
   const parts: Buffer[] = [];
   for await (const chunk of source) parts.push(chunk as Buffer);
   return Buffer.concat(parts).toString();
 }
 
 describe('spoolBody', () => {
-  const options = (dir: string, declaredLength?: number) => ({ memoryLimitBytes: 8, maxBytes: 1000, tmpDir: dir, declaredLength });
+  const options = (dir: string, declaredLength?: number, budget = new MemoryBudget(1024 * 1024)) => ({ memoryLimitBytes: 8, maxBytes: 1000, tmpDir: dir, declaredLength, budget });
 
   it('keeps a small body in memory with its MD5', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'spool-'));

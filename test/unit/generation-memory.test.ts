@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConflictError } from '../../src/errors.ts';
 import { compareAndSet } from '../../src/variants/cas.ts';
-import { GenerationMemory } from '../../src/variants/generation-memory.ts';
+import { MemoryBudget } from '../../src/memory-budget.ts';
+import { ENTRY_BYTES, GenerationMemory } from '../../src/variants/generation-memory.ts';
 
 describe('GenerationMemory', () => {
   it('recalls what was observed, absent included', () => {
@@ -41,6 +42,22 @@ describe('GenerationMemory', () => {
     for (let i = 0; i < 10_000; i++) if (memory.recall(`never-${i}`).kind === 'evicted') falsePositives += 1;
     console.log(`# false "evicted" rate: ${(falsePositives / 100).toFixed(2)}%`);
     assert.ok(falsePositives < 500, `${falsePositives} of 10000`);
+  });
+
+  it('costs the same per entry whatever the key length, and stops growing when the budget is full', () => {
+    // 100 names of capacity: the filter of evictions takes 2 × 1,000 bits.
+    const budget = new MemoryBudget(250 + 10 * ENTRY_BYTES + 64);
+    const memory = new GenerationMemory(100, budget);
+    const filterBytes = budget.used('cas_memory');
+    memory.remember('a', '1');
+    memory.remember('x'.repeat(1000), '2');
+    assert.equal(budget.used('cas_memory') - filterBytes, 2 * ENTRY_BYTES);
+    for (let i = 0; i < 50; i++) memory.remember(`k${i}`, String(i));
+    assert.ok(memory.size < 50, `held ${memory.size}`);
+    assert.ok(budget.usedBytes <= budget.limitBytes, 'within the budget');
+    assert.equal(memory.recall('a').kind, 'evicted', 'pushed out, and its write will conflict instead of going out unconditionally');
+    memory.forget('k49');
+    assert.equal(budget.used('cas_memory') - filterBytes, (memory.size) * ENTRY_BYTES);
   });
 
   it('forget drops the name', () => {

@@ -13,6 +13,22 @@ describe('KeySpace', () => {
     assert.equal(new KeySpace('').objectName('a'), 'a');
   });
 
+  it('refuses C0 and C1 control characters and DEL in keys and list prefixes', () => {
+    for (const raw of ['a%01b', 'a%1Fb', 'a%7Fb', 'a%C2%80b', 'a%C2%9Fb', 'a%09b']) {
+      assert.throws(() => space.parseFilePath(raw), BadRequestError, raw);
+    }
+    assert.throws(() => space.checkListPrefix('a\u0085'), BadRequestError);
+    assert.equal(space.parseFilePath('caf%C3%A9%C2%A0x'), 'café\u00a0x');
+  });
+
+  it('listedKey keeps only names that are valid keys under the prefix', () => {
+    assert.equal(space.listedKey('models/v2/a/b', false), 'a/b');
+    assert.equal(space.listedKey('models/v2/a/', true), 'a/');
+    for (const name of ['models/v2/dir/../../../../tmp/secret.txt', 'models/v2/./a', 'models/v2/a//b', 'models/v2/a\u0001', 'models/v2/', 'models/v2-old/a', 'models/v2/../x/']) {
+      assert.equal(space.listedKey(name, name.endsWith('/')), undefined, name);
+    }
+  });
+
   it('tells files from directories', () => {
     assert.deepEqual(space.parsePath('a/b'), { kind: 'file', key: 'a/b' });
     assert.deepEqual(space.parsePath('a/'), { kind: 'directory', key: 'a/' });

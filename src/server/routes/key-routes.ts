@@ -4,9 +4,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequestError } from '../../errors.ts';
+import { rateGuarded } from '../body-rate-guard.ts';
 import { spoolBody } from '../body-spool.ts';
+import { listingBytes, sendListing } from '../send-listing.ts';
 import { sendStream } from '../send-stream.ts';
-import { acceptBody, allowOnly, declaredLength, ifMatchGeneration, parseQuery, writePrecondition } from '../request-parts.ts';
+import { checkContentType } from '../../state/content-type.ts';
+import { acceptBody, allowOnly, declaredLength, ifMatchGeneration, parseQuery, plainTransferEncoding, writePrecondition } from '../request-parts.ts';
 import type { RequestTarget, RouteContext } from '../route-context.ts';
 import { etagOf, sendJson, sendNoContent } from './json-response.ts';
 
@@ -37,10 +40,12 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   allowOnly(parseQuery(target.rawQuery), [], 'PUT /keys/{key}');
   const precondition = writePrecondition(req);
   const length = declaredLength(req, ctx.maxBodyBytes);
-  const contentType = req.headers['content-type']?.trim() || 'application/octet-stream';
+  const contentType = checkContentType(req.headers['content-type']?.trim() || 'application/octet-stream', 'Content-Type');
+  plainTransferEncoding(req);
   acceptBody(req, res);
-  const body = await spoolBody(req, {
+  const body = await spoolBody(rateGuarded(req, ctx.bodyRate), {
     memoryLimitBytes: ctx.spillThresholdBytes,
+    budget: ctx.budget,
     maxBytes: ctx.maxBodyBytes,
     tmpDir: ctx.spoolDir,
     declaredLength: length,
@@ -100,10 +105,29 @@ export async function listKeys(_req: IncomingMessage, res: ServerResponse, targe
   const pageToken = query.get('page_token');
   if (pageToken !== undefined && limit === undefined) throw new BadRequestError('page_token goes with limit (the page size)');
   if (pageToken === '') throw new BadRequestError('page_token must not be empty; omit it for the first page');
-  const result = await ctx.service.list({ prefix, delimiter, limit, pageToken });
-  sendJson(res, 200, {
-    keys: result.keys,
-    prefixes: result.prefixes,
-    ...(result.nextPageToken === undefined ? {} : { next_page_token: result.nextPageToken }),
-  });
+  // Admission: a listing starts only while the budget has room; its pages are accounted as they come.
+  ctx.budget.admit(LISTING_ADMISSION_BYTES, 'listing', 'a listing');
+  try {
+    if (limit === undefined) {
+      await sendListing(res, ctx.service.listAll(prefix, delimiter), ctx.budget);
+      return;
+    }
+    const result = await ctx.service.list({ prefix, delimiter, limit, pageToken });
+    const held = listingBytes(result.keys) + listingBytes(result.prefixes);
+    ctx.budget.reserve(held, 'listing');
+    try {
+      sendJson(res, 200, {
+        keys: result.keys,
+        prefixes: result.prefixes,
+        ...(result.nextPageToken === undefined ? {} : { next_page_token: result.nextPageToken }),
+      });
+    } finally {
+      ctx.budget.release(held, 'listing');
+    }
+  } finally {
+    ctx.budget.release(LISTING_ADMISSION_BYTES, 'listing');
+  }
 }
+
+/** Reserved for each listing in flight: the start of a small listing held for its length, and GCS's answer. */
+const LISTING_ADMISSION_BYTES = 256 * 1024;

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequestError } from '../../errors.ts';
 import { checkWritableAttribute } from '../../state/state-service.ts';
-import { acceptBody, allowOnly, parseQuery, readValueBody } from '../request-parts.ts';
+import { acceptBody, allowOnly, parseQuery, plainTransferEncoding, readValueBody } from '../request-parts.ts';
 import type { RequestTarget, RouteContext } from '../route-context.ts';
 import { sendJson, sendNoContent } from './json-response.ts';
 
@@ -25,6 +25,7 @@ export async function putMeta(req: IncomingMessage, res: ServerResponse, rawKey:
   const attribute = query.get('attr');
   if (attribute === undefined || attribute === '') throw new BadRequestError('PUT /meta/{key} needs ?attr=<name>');
   checkWritableAttribute(attribute);
+  plainTransferEncoding(req);
   acceptBody(req, res);
   const value = await readValueBody(req);
   await ctx.service.setAttribute(key, attribute, value);

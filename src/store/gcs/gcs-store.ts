@@ -28,7 +28,7 @@ import type {
 import { deadlineTimer, stallGuarded } from './attempt-timer.ts';
 import type { BlobSigner } from './credentials.ts';
 import type { GcsCallContext } from './gcs-errors.ts';
-import type { GcsCall, GcsHttp } from './gcs-http.ts';
+import { isChunkList, type GcsCall, type GcsHttp } from './gcs-http.ts';
 import { withRetries, type AttemptInfo, type RetryPolicy } from './retry.ts';
 import { encodeRfc3986, signReadUrl } from './url-signer.ts';
 
@@ -119,6 +119,7 @@ export class GcsObjectStore implements ObjectStore {
           size: length === undefined ? undefined : Number(length),
           contentType: header(answer.headers, 'content-type') ?? 'application/octet-stream',
           lastModified: header(answer.headers, 'last-modified'),
+          md5Base64: /(?:^|,)\s*md5=([A-Za-z0-9+/=]+)/.exec(String(answer.headers['x-goog-hash'] ?? ''))?.[1],
           body: answer.body,
         };
       } finally {
@@ -263,27 +264,28 @@ export class GcsObjectStore implements ObjectStore {
       'content-length': String(head.length + source.size + tail.length),
     };
     const data = source.open(0);
-    if (Buffer.isBuffer(data)) {
-      // In memory: sending and answering share one deadline.
+    if (isChunkList(data)) {
+      // In memory: sending and answering share one deadline; the chunks go out as they are, uncopied.
       const timer = deadlineTimer(this.#deadline(), context.target);
       try {
-        return await this.#http.json<GcsObjectResource>(this.#call('write', 'POST', path, timer.signal, context, Buffer.concat([head, data, tail]), headers));
+        return await this.#http.json<GcsObjectResource>(this.#call('write', 'POST', path, timer.signal, context, [head, ...data, tail], headers));
       } finally {
         timer.disarm();
       }
     }
     // From the spill file: bounded by stalls, not by a total.
     const controller = new AbortController();
+    const stream = data;
     const parts = (async function* (): AsyncGenerator<Uint8Array> {
       yield head;
-      for await (const chunk of data) yield chunk as Uint8Array;
+      for await (const chunk of stream) yield chunk as Uint8Array;
       yield tail;
     })();
     const body = Readable.from(stallGuarded(parts, this.#options.timeoutMs, controller, context.target), { objectMode: false });
     try {
       return await this.#http.json<GcsObjectResource>(this.#call('write', 'POST', path, controller.signal, context, body, headers));
     } finally {
-      data.destroy();
+      stream.destroy();
     }
   }
 
@@ -333,7 +335,7 @@ export class GcsObjectStore implements ObjectStore {
   async #sendSession(session: string, source: UploadSource, offset: number, context: GcsCallContext): Promise<GcsObjectResource> {
     const controller = new AbortController();
     const data = source.open(offset);
-    const body = Readable.from(stallGuarded(Buffer.isBuffer(data) ? [data] : data, this.#options.timeoutMs, controller, context.target), { objectMode: false });
+    const body = Readable.from(stallGuarded(data, this.#options.timeoutMs, controller, context.target), { objectMode: false });
     const last = source.size - 1;
     const call = this.#call('write', 'PUT', session, controller.signal, context, body, {
       'content-length': String(source.size - offset),
@@ -348,7 +350,7 @@ export class GcsObjectStore implements ObjectStore {
       if (answer.status !== 200 && answer.status !== 201) await this.#http.fail(answer, call);
       return (await answer.json()) as GcsObjectResource;
     } finally {
-      if (!Buffer.isBuffer(data)) data.destroy();
+      if (!isChunkList(data)) data.destroy();
     }
   }
 

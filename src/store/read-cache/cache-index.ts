@@ -9,8 +9,9 @@
  * without GCS confirming its generation first (cached-store.ts).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { MemoryBudget } from '../../memory-budget.ts';
 
 export interface CacheEntry {
   readonly name: string;
@@ -18,8 +19,19 @@ export interface CacheEntry {
   readonly size: number;
   readonly contentType: string;
   readonly lastModified: string | undefined;
+  /** MD5 of the bytes stored, base64: checked as the copy is served. */
+  readonly md5Base64: string;
   /** The data file. */
   readonly path: string;
+}
+
+/** Heap bytes one index entry may take (its record, with a name of up to 1 KiB); reserved in the memory budget. */
+export const INDEX_ENTRY_BYTES = 2048;
+
+/** The cache directory is not one this process may trust: not a real directory, or not its own. */
+export class UnsafeCacheDirError extends Error {
+  override readonly name = 'UnsafeCacheDirError';
+  readonly code = 'EUNSAFEDIR';
 }
 
 export interface CacheEvents {
@@ -34,28 +46,34 @@ export class CacheIndex {
   readonly maxBytes: number;
   readonly #entries = new Map<string, CacheEntry>();
   readonly #events: CacheEvents;
+  readonly #budget: MemoryBudget | undefined;
   /** Bytes of committed entries plus space reserved for files being written. */
   #usedBytes = 0;
 
-  private constructor(dir: string, maxBytes: number, events: CacheEvents) {
+  private constructor(dir: string, maxBytes: number, events: CacheEvents, budget: MemoryBudget | undefined) {
     this.dir = dir;
     this.maxBytes = maxBytes;
     this.#events = events;
+    this.#budget = budget;
   }
 
-  /** Opens the cache directory: takes back complete entries, removes everything else. */
-  static async open(dir: string, maxBytes: number, events: CacheEvents): Promise<{ index: CacheIndex; restored: number; removed: number }> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const index = new CacheIndex(dir, maxBytes, events);
-    const files = await readdir(dir);
+  /**
+   * Opens the cache directory: takes back complete entries, removes the other regular
+   * files. The directory must be a real one (not a symlink) owned by this user; it is
+   * made mode 0700. Anything in it that is not a regular file is left alone.
+   */
+  static async open(dir: string, maxBytes: number, events: CacheEvents, budget?: MemoryBudget): Promise<{ index: CacheIndex; restored: number; removed: number }> {
+    await openOwnDirectory(dir);
+    const index = new CacheIndex(dir, maxBytes, events, budget);
+    const files = (await readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => entry.name);
     const restoredEntries: Array<{ entry: CacheEntry; used: number }> = [];
     const keep = new Set<string>();
     for (const file of files.filter((f) => f.endsWith(RECORD_SUFFIX))) {
       const dataFile = file.slice(0, -RECORD_SUFFIX.length);
       try {
         const record = JSON.parse(await readFile(join(dir, file), 'utf8')) as Omit<CacheEntry, 'path'>;
-        const data = await stat(join(dir, dataFile));
-        if (data.size !== record.size || dataFile !== fileNameOf(record.name, record.generation)) continue;
+        const data = await lstat(join(dir, dataFile));
+        if (!data.isFile() || data.size !== record.size || typeof record.md5Base64 !== 'string' || dataFile !== fileNameOf(record.name, record.generation)) continue;
         restoredEntries.push({ entry: { ...record, path: join(dir, dataFile) }, used: data.atimeMs });
         keep.add(file).add(dataFile);
       } catch {
@@ -78,6 +96,7 @@ export class CacheIndex {
       }
       index.#entries.set(entry.name, entry);
       index.#usedBytes += entry.size;
+      budget?.reserve(INDEX_ENTRY_BYTES, 'cache_index');
       restored++;
     }
     return { index, restored, removed };
@@ -107,9 +126,14 @@ export class CacheIndex {
    */
   async reserve(size: number): Promise<string | undefined> {
     if (size > this.maxBytes) return undefined;
+    // The entry's place in the index comes out of the memory budget; when that is full the object is not cached.
+    if (this.#budget?.tryReserve(INDEX_ENTRY_BYTES, 'cache_index') === false) return undefined;
     while (this.#usedBytes + size > this.maxBytes) {
       const oldest = this.#entries.values().next();
-      if (oldest.done === true) return undefined;
+      if (oldest.done === true) {
+        this.#budget?.release(INDEX_ENTRY_BYTES, 'cache_index');
+        return undefined;
+      }
       await this.#drop(oldest.value, true);
     }
     this.#usedBytes += size;
@@ -119,6 +143,7 @@ export class CacheIndex {
   /** Gives back a reservation whose file was not completed, and removes the file. */
   async release(size: number, tempPath: string): Promise<void> {
     this.#usedBytes -= size;
+    this.#budget?.release(INDEX_ENTRY_BYTES, 'cache_index');
     await rm(tempPath, { force: true });
   }
 
@@ -136,6 +161,7 @@ export class CacheIndex {
     if (previous !== undefined) {
       this.#entries.delete(entry.name);
       this.#usedBytes -= previous.size;
+      this.#budget?.release(INDEX_ENTRY_BYTES, 'cache_index');
       if (previous.path !== path) await this.#unlink(previous);
     }
     this.#entries.set(entry.name, committed);
@@ -150,6 +176,7 @@ export class CacheIndex {
   async #drop(entry: CacheEntry, evicted: boolean): Promise<void> {
     this.#entries.delete(entry.name);
     this.#usedBytes -= entry.size;
+    this.#budget?.release(INDEX_ENTRY_BYTES, 'cache_index');
     if (evicted) this.#events.onEvict(entry);
     await this.#unlink(entry);
   }
@@ -159,6 +186,20 @@ export class CacheIndex {
     await rm(entry.path, { force: true });
     await rm(`${entry.path}${RECORD_SUFFIX}`, { force: true });
   }
+}
+
+/**
+ * Makes `dir` if needed, then insists it is a real directory owned by this user, and makes
+ * it 0700. A symlink planted in its place would otherwise make start-up delete files in
+ * its target.
+ */
+async function openOwnDirectory(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const stats = await lstat(dir);
+  const uid = process.getuid?.();
+  if (!stats.isDirectory()) throw new UnsafeCacheDirError(`${dir} is not a directory (a symlink or a file); remove it or point CONNECTOR_CACHE_DIR elsewhere`);
+  if (uid !== undefined && stats.uid !== uid) throw new UnsafeCacheDirError(`${dir} belongs to uid ${stats.uid}, not to this process (uid ${uid}); remove it or point CONNECTOR_CACHE_DIR elsewhere`);
+  if ((stats.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
 }
 
 function fileNameOf(name: string, generation: string): string {

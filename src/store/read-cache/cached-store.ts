@@ -5,6 +5,8 @@
  * request and is served and stored in the same pass; a deleted one answers 404 and drops
  * its entry. Writes, deletes and metadata changes through the connector drop the entry.
  */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -43,12 +45,12 @@ export class CachedObjectStore implements ObjectStore {
       throw error;
     }
     if (fresh === undefined) {
-      const served = await serveFromDisk(entry);
+      const served = await this.#serveFromDisk(entry);
       if (served !== undefined) {
         this.#events.onHit(entry.size);
         return served;
       }
-      // Evicted between the check and the open: read it whole.
+      // Evicted between the check and the open, or not what was stored: read it whole.
       return this.#fromBackend(name, await this.#inner.read(name));
     }
     if (fresh.generation === entry.generation) {
@@ -92,71 +94,117 @@ export class CachedObjectStore implements ObjectStore {
   /** A download from GCS, stored on its way to the client when it is worth caching and fits. */
   async #fromBackend(name: string, download: ObjectDownload): Promise<ObjectDownload> {
     this.#events.onMiss();
+    const copy = await this.#admit(download);
+    if (copy === undefined) return download;
+    const entry = { name, generation: download.generation, size: copy.size, contentType: download.contentType, lastModified: download.lastModified };
+    return { ...download, body: Readable.from(storeWhilePassing(download, copy, entry, this.#index), { objectMode: false }) };
+  }
+
+  /** Room and a temp file for a copy of `download`, when it is worth caching and fits. */
+  async #admit(download: ObjectDownload): Promise<PendingCopy | undefined> {
     const size = download.size;
-    if (size === undefined || size < this.#minObjectBytes) return download;
+    if (size === undefined || size < this.#minObjectBytes) return undefined;
     const tempPath = await this.#index.reserve(size);
-    if (tempPath === undefined) return download;
-    let file: FileHandle;
+    if (tempPath === undefined) return undefined;
     try {
-      file = await open(tempPath, 'wx', 0o600);
+      return { file: await open(tempPath, 'wx', 0o600), path: tempPath, size };
     } catch {
       await this.#index.release(size, tempPath);
-      return download;
+      return undefined;
     }
-    const index = this.#index;
-    const path = tempPath;
-    const total = size;
-    const entry = { name, generation: download.generation, size, contentType: download.contentType, lastModified: download.lastModified };
-    async function* passAndStore(): AsyncGenerator<Buffer> {
-      let storing = true;
-      let committed = false;
-      let written = 0;
-      try {
-        for await (const chunk of download.body as AsyncIterable<Buffer>) {
-          if (storing) {
-            try {
-              await file.write(chunk);
-              written += chunk.length;
-              // Commit before the last bytes go out: a client that reads the object
-              // again as soon as it has it finds the copy.
-              if (written === total) {
-                await file.close();
-                await index.commit(path, entry);
-                committed = true;
-                storing = false;
-              }
-            } catch {
-              // The cache disk failed (full, gone): the client still gets its bytes.
-              storing = false;
-            }
-          }
-          yield chunk;
-        }
-      } finally {
-        if (!committed) {
-          await file.close().catch(() => undefined);
-          await index.release(total, path);
-        }
-      }
+  }
+
+  /** The cached file as a download, verified on the way out; undefined when it is gone or not what was stored. */
+  async #serveFromDisk(entry: CacheEntry): Promise<ObjectDownload | undefined> {
+    let file: FileHandle;
+    try {
+      file = await open(entry.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return undefined;
     }
-    return { ...download, body: Readable.from(passAndStore(), { objectMode: false }) };
+    // Open first: an eviction from here on removes the name, not the bytes this reader has.
+    const stats = await file.stat();
+    if (!stats.isFile() || stats.size !== entry.size) {
+      await file.close();
+      await this.#index.invalidate(entry.name);
+      return undefined;
+    }
+    const onMismatch = (): void => { void this.#index.invalidate(entry.name); };
+    const body = Readable.from(verified(file.createReadStream({ highWaterMark: 256 * 1024 }), entry, onMismatch), { objectMode: false });
+    return {
+      generation: entry.generation,
+      size: entry.size,
+      contentType: entry.contentType,
+      lastModified: entry.lastModified,
+      md5Base64: entry.md5Base64,
+      body,
+    };
   }
 }
 
-/** The cached file as a download, or undefined when it is gone. */
-async function serveFromDisk(entry: CacheEntry): Promise<ObjectDownload | undefined> {
-  let file: FileHandle;
+interface PendingCopy {
+  readonly file: FileHandle;
+  readonly path: string;
+  readonly size: number;
+}
+
+/**
+ * Passes the download's bytes on while writing them to the copy, and commits the copy
+ * once complete (before the last bytes leave, so a client that reads again at once finds
+ * it) when its MD5 matches what GCS said. A cache disk that fails only stops the copy.
+ */
+async function* storeWhilePassing(download: ObjectDownload, copy: PendingCopy, entry: Omit<CacheEntry, 'path' | 'md5Base64'>, index: CacheIndex): AsyncGenerator<Buffer> {
+  const hash = createHash('md5');
+  let storing = true;
+  let committed = false;
+  let written = 0;
   try {
-    file = await open(entry.path, 'r');
-  } catch {
-    return undefined;
+    for await (const chunk of download.body as AsyncIterable<Buffer>) {
+      if (storing) {
+        try {
+          await copy.file.write(chunk);
+          hash.update(chunk);
+          written += chunk.length;
+          if (written === copy.size) {
+            await copy.file.close();
+            const md5Base64 = hash.digest('base64');
+            storing = false;
+            if (download.md5Base64 === undefined || download.md5Base64 === md5Base64) {
+              await index.commit(copy.path, { ...entry, md5Base64 });
+              committed = true;
+            }
+          }
+        } catch {
+          storing = false;
+        }
+      }
+      yield chunk;
+    }
+  } finally {
+    if (!committed) {
+      await copy.file.close().catch(() => undefined);
+      await index.release(copy.size, copy.path);
+    }
   }
-  // Open first: an eviction from here on removes the name, not the bytes this reader has.
-  return {
-    generation: entry.generation,
-    size: entry.size,
-    contentType: entry.contentType,
-    lastModified: entry.lastModified,
-    body: file.createReadStream({ highWaterMark: 256 * 1024 }),
-  };
+}
+
+/**
+ * Yields a cached file's bytes, checking their MD5 against the record at the end: a copy
+ * changed on disk cuts the response (the client sees a short or failed read, never wrong
+ * bytes that look complete) and is dropped, so the next read goes to GCS.
+ */
+async function* verified(source: AsyncIterable<Buffer>, entry: CacheEntry, onMismatch: () => void): AsyncGenerator<Buffer> {
+  const hash = createHash('md5');
+  let pending: Buffer | undefined;
+  for await (const chunk of source) {
+    hash.update(chunk);
+    // One chunk is held back so the last bytes go out only after the check.
+    if (pending !== undefined) yield pending;
+    pending = chunk;
+  }
+  if (hash.digest('base64') !== entry.md5Base64) {
+    onMismatch();
+    throw new Error(`the cached copy of ${entry.name} does not match its MD5; dropped`);
+  }
+  if (pending !== undefined) yield pending;
 }

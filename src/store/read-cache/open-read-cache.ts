@@ -5,17 +5,18 @@
  */
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../log.ts';
+import type { MemoryBudget } from '../../memory-budget.ts';
 import type { ConnectorMetrics } from '../../metrics/connector-metrics.ts';
 import { socketScopedDir } from '../../socket-scoped-dir.ts';
 import type { ObjectStore } from '../object-store.ts';
 import { CachedObjectStore } from './cached-store.ts';
 import { CacheIndex } from './cache-index.ts';
 
-export async function openReadCache(cache: NonNullable<Config['cache']>, socketPath: string, store: ObjectStore, metrics: ConnectorMetrics, logger: Logger): Promise<ObjectStore> {
+export async function openReadCache(cache: NonNullable<Config['cache']>, socketPath: string, store: ObjectStore, metrics: ConnectorMetrics, logger: Logger, budget: MemoryBudget): Promise<ObjectStore> {
   const dir = socketScopedDir(cache.dir, 'cache', socketPath);
   const { index, restored, removed } = await CacheIndex.open(dir, cache.maxBytes, {
     onEvict: () => { metrics.cacheEvictions.inc(); },
-  });
+  }, budget);
   metrics.cacheSize = index;
   logger.info('read cache on', { dir, max_bytes: cache.maxBytes, min_object_bytes: cache.minObjectBytes, restored_entries: restored, removed_files: removed });
   return new CachedObjectStore(store, index, cache.minObjectBytes, {

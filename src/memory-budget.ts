@@ -1,0 +1,102 @@
+/**
+ * The connector's one memory budget. Every byte it holds on behalf of requests is
+ * reserved here first: request bodies kept in memory, listings being streamed, open
+ * connections, the CAS generation memory and the read-cache index. A reservation that
+ * does not fit is refused, and the caller falls back (a body spills to disk) or answers
+ * 503 `unavailable` (a connection or request beyond what fits); nothing already admitted
+ * is dropped.
+ *
+ * The default size is a share of the container's memory limit (the cgroup limit Node
+ * reads with `process.constrainedMemory()`) minus what the process uses before serving,
+ * so the whole process stays under the limit whatever the load.
+ */
+import { UnavailableError } from './errors.ts';
+
+/** What a reservation holds memory for; the label of the budget's metrics. */
+export type BudgetUse = 'body' | 'listing' | 'connection' | 'cas_memory' | 'cache_index';
+
+export const BUDGET_USES: readonly BudgetUse[] = ['body', 'listing', 'connection', 'cas_memory', 'cache_index'];
+
+const MIB = 1024 * 1024;
+/** Assumed when the process runs without a memory limit: the seed's `limits.memory`. */
+export const ASSUMED_LIMIT_BYTES = 128 * MIB;
+/** Share of (limit − baseline) given to the budget; the rest is headroom for V8 and Node. */
+const BUDGET_SHARE = 0.5;
+const MIN_BUDGET_BYTES = 8 * MIB;
+/** Larger than any real limit: `constrainedMemory()` answers 2^64 or 0 when there is none. */
+const NO_LIMIT = 2 ** 52;
+
+/** The container's memory limit in bytes, or undefined when the process has none. */
+export function containerMemoryLimit(constrained: number = process.constrainedMemory()): number | undefined {
+  return constrained <= 0 || constrained >= NO_LIMIT ? undefined : constrained;
+}
+
+/** The default budget: half of what the limit leaves above the baseline, at least 8 MiB. */
+export function defaultBudgetBytes(limitBytes: number | undefined, baselineBytes: number): number {
+  const limit = limitBytes ?? ASSUMED_LIMIT_BYTES;
+  return Math.max(MIN_BUDGET_BYTES, Math.floor((limit - baselineBytes) * BUDGET_SHARE));
+}
+
+export class MemoryBudget {
+  readonly limitBytes: number;
+  readonly #used = new Map<BudgetUse, number>(BUDGET_USES.map((use) => [use, 0]));
+  readonly #refusals = new Map<BudgetUse, number>(BUDGET_USES.map((use) => [use, 0]));
+  #usedBytes = 0;
+
+  constructor(limitBytes: number) {
+    if (!Number.isSafeInteger(limitBytes) || limitBytes <= 0) throw new RangeError(`memory budget must be a positive whole number of bytes, got ${limitBytes}`);
+    this.limitBytes = limitBytes;
+  }
+
+  /** Reserves `bytes` for `use` when they fit; answers whether they did (a refusal is counted). */
+  tryReserve(bytes: number, use: BudgetUse): boolean {
+    if (this.#usedBytes + bytes > this.limitBytes) {
+      this.#refusals.set(use, (this.#refusals.get(use) ?? 0) + 1);
+      return false;
+    }
+    this.#add(bytes, use);
+    return true;
+  }
+
+  /** Reserves `bytes` for `what`, or throws a retryable UnavailableError (503) saying the connector is at its budget. */
+  admit(bytes: number, use: BudgetUse, what: string): void {
+    if (this.tryReserve(bytes, use)) return;
+    throw new UnavailableError(
+      `the connector is at its memory budget (${this.usedBytes} of ${this.limitBytes} bytes held, CONNECTOR_MEMORY_BUDGET) ` +
+        `and cannot take ${what} now; retry shortly`,
+    );
+  }
+
+  /** Reserves `bytes` whether or not they fit: for memory already taken that must be accounted. */
+  reserve(bytes: number, use: BudgetUse): void {
+    this.#add(bytes, use);
+  }
+
+  /** Gives back `bytes` reserved for `use`. */
+  release(bytes: number, use: BudgetUse): void {
+    this.#add(-bytes, use);
+  }
+
+  get usedBytes(): number {
+    return this.#usedBytes;
+  }
+
+  get freeBytes(): number {
+    return Math.max(0, this.limitBytes - this.#usedBytes);
+  }
+
+  /** Bytes held for `use` right now. */
+  used(use: BudgetUse): number {
+    return this.#used.get(use) ?? 0;
+  }
+
+  /** Reservations for `use` refused since start. */
+  refusals(use: BudgetUse): number {
+    return this.#refusals.get(use) ?? 0;
+  }
+
+  #add(bytes: number, use: BudgetUse): void {
+    this.#usedBytes += bytes;
+    this.#used.set(use, (this.#used.get(use) ?? 0) + bytes);
+  }
+}

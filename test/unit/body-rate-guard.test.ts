@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BadRequestError } from '../../src/errors.ts';
+import { rateGuarded } from '../../src/server/body-rate-guard.ts';
+
+function trickle(chunks: number, bytes: number, pauseMs: number): Readable {
+  return Readable.from((async function* () {
+    for (let i = 0; i < chunks; i++) {
+      await sleep(pauseMs);
+      yield Buffer.alloc(bytes, i);
+    }
+  })(), { objectMode: false });
+}
+
+async function drain(source: AsyncIterable<Buffer>): Promise<number> {
+  let total = 0;
+  for await (const chunk of source) total += chunk.length;
+  return total;
+}
+
+describe('rateGuarded', () => {
+  it('passes a body that keeps the rate through unchanged', async () => {
+    assert.equal(await drain(rateGuarded(trickle(6, 1000, 10), { minBytesPerSecond: 1000, windowMs: 100 })), 6000);
+  });
+
+  it('refuses a body that brings too little in a window, naming the variables', async () => {
+    await assert.rejects(drain(rateGuarded(trickle(10, 1, 30), { minBytesPerSecond: 1000, windowMs: 100 })), (error: unknown) =>
+      error instanceof BadRequestError && /CONNECTOR_BODY_MIN_RATE/.test(error.message) && /nothing was stored/.test(error.message));
+  });
+
+  it('passes the failure of the stream on', async () => {
+    const failing = Readable.from((async function* () {
+      yield Buffer.from('x');
+      await sleep(10);
+      throw new Error('connection reset');
+    })(), { objectMode: false });
+    await assert.rejects(drain(rateGuarded(failing, { minBytesPerSecond: 0, windowMs: 1000 })), /connection reset/);
+  });
+
+  it('with a rate of 0 still refuses a body that stops altogether', async () => {
+    await assert.rejects(drain(rateGuarded(trickle(2, 10, 300), { minBytesPerSecond: 0, windowMs: 100 })), BadRequestError);
+  });
+});

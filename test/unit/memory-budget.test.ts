@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { UnavailableError } from '../../src/errors.ts';
+import { ASSUMED_LIMIT_BYTES, containerMemoryLimit, defaultBudgetBytes, MemoryBudget } from '../../src/memory-budget.ts';
+
+const MIB = 1024 * 1024;
+
+describe('MemoryBudget', () => {
+  it('reserves what fits, refuses what does not, and counts refusals by use', () => {
+    const budget = new MemoryBudget(100);
+    assert.equal(budget.tryReserve(60, 'body'), true);
+    assert.equal(budget.tryReserve(50, 'listing'), false);
+    assert.equal(budget.tryReserve(40, 'listing'), true);
+    assert.equal(budget.usedBytes, 100);
+    assert.equal(budget.used('body'), 60);
+    assert.equal(budget.refusals('listing'), 1);
+    budget.release(60, 'body');
+    assert.equal(budget.freeBytes, 60);
+  });
+
+  it('admit throws a retryable 503 error naming the variable when full', () => {
+    const budget = new MemoryBudget(10);
+    budget.admit(10, 'connection', 'a connection');
+    assert.throws(() => { budget.admit(1, 'listing', 'a listing'); }, (error: unknown) =>
+      error instanceof UnavailableError && /CONNECTOR_MEMORY_BUDGET/.test(error.message) && /a listing/.test(error.message));
+  });
+
+  it('forced reservations account memory already taken, even past the limit', () => {
+    const budget = new MemoryBudget(10);
+    budget.reserve(15, 'cas_memory');
+    assert.equal(budget.usedBytes, 15);
+    assert.equal(budget.freeBytes, 0);
+    assert.equal(budget.tryReserve(1, 'body'), false);
+  });
+});
+
+describe('default budget', () => {
+  it('is half of what the limit leaves above the baseline, at least 8 MiB', () => {
+    assert.equal(defaultBudgetBytes(128 * MIB, 48 * MIB), 40 * MIB);
+    assert.equal(defaultBudgetBytes(64 * MIB, 60 * MIB), 8 * MIB);
+    assert.equal(defaultBudgetBytes(undefined, 48 * MIB), (ASSUMED_LIMIT_BYTES - 48 * MIB) / 2);
+  });
+
+  it('reads no limit from the values constrainedMemory() answers without one', () => {
+    assert.equal(containerMemoryLimit(0), undefined);
+    assert.equal(containerMemoryLimit(2 ** 64), undefined);
+    assert.equal(containerMemoryLimit(128 * MIB), 128 * MIB);
+  });
+});
