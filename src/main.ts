@@ -18,6 +18,7 @@ import { prepareSpoolDir } from './server/spool-dir.ts';
 import { StateService } from './state/state-service.ts';
 import { BackendHealth } from './store/backend-health.ts';
 import { createGcsStore } from './store/gcs/create-gcs-store.ts';
+import { UnsafeCacheDirError } from './store/read-cache/cache-index.ts';
 import { openReadCache } from './store/read-cache/open-read-cache.ts';
 import { compareAndSet } from './variants/cas.ts';
 import { GenerationMemory } from './variants/generation-memory.ts';
@@ -148,9 +149,10 @@ async function claimSocketAndSpool(config: Config, logger: Logger): Promise<stri
   return spool.dir;
 }
 
-/** Logs why start-up failed and exits 1; a bug (not a socket or file-system error) is rethrown. */
+/** Logs why start-up failed and exits 1; a bug (not a refusal of the socket or cache path, nor a file-system error) is rethrown. */
 async function failStartup(what: string, error: unknown, logger: Logger, store: { close(): Promise<void> }): Promise<never> {
-  if (!(error instanceof SocketPathError) && (error as NodeJS.ErrnoException).code === undefined) throw error;
+  const refusedPath = error instanceof SocketPathError || error instanceof UnsafeCacheDirError;
+  if (!refusedPath && (error as NodeJS.ErrnoException).code === undefined) throw error;
   logger.error(`${what}: ${(error as Error).message}`);
   await store.close();
   process.exit(EXIT_STARTUP_FAILED);

@@ -41,7 +41,6 @@ export class MemoryBudget {
   readonly limitBytes: number;
   readonly #used = new Map<BudgetUse, number>(BUDGET_USES.map((use) => [use, 0]));
   readonly #refusals = new Map<BudgetUse, number>(BUDGET_USES.map((use) => [use, 0]));
-  #usedBytes = 0;
 
   constructor(limitBytes: number) {
     if (!Number.isSafeInteger(limitBytes) || limitBytes <= 0) throw new RangeError(`memory budget must be a positive whole number of bytes, got ${limitBytes}`);
@@ -50,7 +49,7 @@ export class MemoryBudget {
 
   /** Reserves `bytes` for `use` when they fit; answers whether they did (a refusal is counted). */
   tryReserve(bytes: number, use: BudgetUse): boolean {
-    if (this.#usedBytes + bytes > this.limitBytes) {
+    if (this.usedBytes + bytes > this.limitBytes) {
       this.#refusals.set(use, (this.#refusals.get(use) ?? 0) + 1);
       return false;
     }
@@ -77,12 +76,11 @@ export class MemoryBudget {
     this.#add(-bytes, use);
   }
 
+  /** Bytes held now, all uses together. */
   get usedBytes(): number {
-    return this.#usedBytes;
-  }
-
-  get freeBytes(): number {
-    return Math.max(0, this.limitBytes - this.#usedBytes);
+    let total = 0;
+    for (const bytes of this.#used.values()) total += bytes;
+    return total;
   }
 
   /** Bytes held for `use` right now. */
@@ -96,7 +94,6 @@ export class MemoryBudget {
   }
 
   #add(bytes: number, use: BudgetUse): void {
-    this.#usedBytes += bytes;
     this.#used.set(use, (this.#used.get(use) ?? 0) + bytes);
   }
 }

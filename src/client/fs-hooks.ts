@@ -41,10 +41,8 @@ const SUPPORTED = ['readFile', 'writeFile', 'appendFile', 'readdir', 'stat', 'ls
 /** Path-taking calls with no meaning on object storage. */
 const UNSUPPORTED = [
   'rename', 'copyFile', 'cp', 'link', 'symlink', 'readlink', 'chmod', 'chown', 'lchown', 'utimes', 'lutimes', 'truncate', 'opendir', 'mkdtemp', 'statfs',
-  'openAsBlob', 'glob',
+  'openAsBlob', 'glob', 'watch', 'watchFile',
 ] as const;
-/** Calls that answer no promise or callback, so a refusal is thrown: watching has no meaning on object storage. */
-const THROWING = ['watch', 'watchFile'] as const;
 /** Calls whose second argument is a path too. */
 const TWO_PATHS = new Set<string>(['rename', 'copyFile', 'cp', 'link', 'symlink']);
 
@@ -149,21 +147,12 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
     return routed.client.createWriteStream(routed.path, args[1] as BufferEncoding);
   });
 
+  // The refusal is thrown; `replace` delivers it as the call's kind reports errors (callStyle).
   const refuse = (target: object, name: string, paths: number): void => {
     replace(target, name, (original) => function (this: unknown, ...args: unknown[]) {
       for (let i = 0; i < paths; i++) {
         const routed = route(args[i]);
-        if (routed === undefined) continue;
-        const error = unsupported(name.replace(/Sync$/, ''), routed.path);
-        // fs.promises.glob answers an async iterator, not a promise.
-        if (target === promises && name === 'glob') return failingIterator(error);
-        if (target === promises) return Promise.reject(error);
-        const callback = args.at(-1);
-        if (!name.endsWith('Sync') && typeof callback === 'function') {
-          process.nextTick(callback, error);
-          return undefined;
-        }
-        throw error;
+        if (routed !== undefined) throw unsupported(name.replace(/Sync$/, ''), routed.path);
       }
       return original.apply(this, args);
     });
@@ -176,15 +165,6 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
   }
   refuse(fs, 'open', 1);
   refuse(fs, 'openSync', 1);
-  for (const name of THROWING) {
-    for (const target of [fs, promises]) {
-      replace(target, name, (original) => function (this: unknown, ...args: unknown[]) {
-        const routed = route(args[0]);
-        if (routed !== undefined) throw unsupported(name, routed.path);
-        return original.apply(this, args);
-      });
-    }
-  }
 
   syncBuiltinESMExports();
   const hooks: InstalledStateHooks = {
@@ -202,13 +182,22 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
   return hooks;
 }
 
-type CallStyle = 'promise' | 'callback' | 'sync';
+type CallStyle = 'promise' | 'iterator' | 'callback' | 'sync';
 
-/** How a replaced call reports failure: `fs.promises` reject, callback calls pass the error on, the rest throw. */
+/** Calls outside `fs.promises` that answer a promise. */
+const PROMISING = new Set(['openAsBlob']);
+/** Calls that answer an object at once (a watcher, a stream) or have no error-first callback, so they throw. */
+const THROWING = new Set(['watch', 'watchFile', 'exists', 'createReadStream', 'createWriteStream']);
+
+/**
+ * How a replaced call reports failure: `fs.promises` reject (their `glob` and `watch`
+ * answer async iterators, which fail on the first step), callback calls pass the error
+ * to the callback, the rest throw.
+ */
 function callStyle(isPromises: boolean, name: string): CallStyle {
-  if (isPromises && name !== 'watch') return 'promise';
-  if (name.endsWith('Sync') || name.startsWith('create') || name === 'watch' || name === 'watchFile' || name === 'exists') return 'sync';
-  return name === 'openAsBlob' ? 'promise' : 'callback';
+  if (isPromises) return name === 'glob' || name === 'watch' ? 'iterator' : 'promise';
+  if (PROMISING.has(name)) return 'promise';
+  return name.endsWith('Sync') || THROWING.has(name) ? 'sync' : 'callback';
 }
 
 /** Wraps `fn` so a StateFsError thrown before it could start (a path it refuses) arrives the way its kind of call reports errors. */
@@ -220,6 +209,7 @@ function failingInStyle(fn: AnyFunction, style: CallStyle): AnyFunction {
     } catch (error) {
       if (!(error instanceof StateFsError)) throw error;
       if (style === 'promise') return Promise.reject(error);
+      if (style === 'iterator') return failingIterator(error);
       const callback = args.at(-1);
       if (typeof callback !== 'function') throw error;
       process.nextTick(callback, error);

@@ -41,8 +41,8 @@ export interface ConnectorMetrics {
   cacheSize: { readonly usedBytes: number; readonly entryCount: number };
   /** Connections answered 503 and closed, by listener (`socket`, `ops`) and reason (`cap`, `budget`). */
   readonly connectionsRefused: Counter;
-  /** Connections open now, by listener; set by the listeners' gates. */
-  readonly openConnections: Map<string, number>;
+  /** The listeners' connection gates, read at each scrape for the connections open now. */
+  readonly connectionGates: Map<string, { readonly openConnections: number }>;
   /** Names in the bucket left out of listings because they are not valid keys. */
   readonly listingNamesDropped: Counter;
 }
@@ -68,10 +68,10 @@ export function createConnectorMetrics(budget: MemoryBudget): ConnectorMetrics {
     cacheEvictions: registry.register(new Counter('asya_state_cache_evictions_total', 'Read cache entries evicted to stay within the budget.')),
     cacheSize: { usedBytes: 0, entryCount: 0 },
     connectionsRefused: registry.register(new Counter('asya_state_connections_refused_total', 'Connections answered 503 and closed, by listener and reason (cap, budget).')),
-    openConnections: new Map(),
+    connectionGates: new Map(),
     listingNamesDropped: registry.register(new Counter('asya_state_listing_names_dropped_total', 'Object names left out of listings because they are not valid keys.')),
   };
-  registry.register(new Gauge('asya_state_connections_open', 'Connections open now, by listener.', () => [...metrics.openConnections].map(([listener, n]) => [{ listener }, n] as const)));
+  registry.register(new Gauge('asya_state_connections_open', 'Connections open now, by listener.', () => [...metrics.connectionGates].map(([listener, gate]) => [{ listener }, gate.openConnections] as const)));
   registry.register(new Gauge('asya_state_memory_budget_bytes', 'The memory budget: bytes the connector may hold for requests.', () => budget.limitBytes));
   registry.register(new Gauge('asya_state_memory_budget_used_bytes', 'Bytes of the memory budget held now, by use.', () => BUDGET_USES.map((use) => [{ use }, budget.used(use)] as const)));
   registry.register(new Gauge('asya_state_memory_budget_refusals_total', 'Reservations the memory budget refused, by use (a body then spills to disk; a connection or listing is answered 503).', () => BUDGET_USES.map((use) => [{ use }, budget.refusals(use)] as const), 'counter'));

@@ -28,13 +28,21 @@ export interface GateOptions {
   readonly metrics: ConnectorMetrics;
 }
 
+type RefusalReason = 'cap' | 'budget';
+
 export class ConnectionGate {
   readonly #options: GateOptions;
-  readonly #refused = new WeakMap<Socket, UnavailableError>();
+  readonly #refused = new WeakMap<Socket, RefusalReason>();
   #open = 0;
 
   constructor(options: GateOptions) {
     this.#options = options;
+    options.metrics.connectionGates.set(options.listener, this);
+  }
+
+  /** Connections admitted and still open. */
+  get openConnections(): number {
+    return this.#open;
   }
 
   /** Admits or refuses every connection `server` accepts; runs before Node's own handling. */
@@ -45,7 +53,11 @@ export class ConnectionGate {
 
   /** Why requests on `socket` are refused, when they are. */
   refusal(socket: Socket): UnavailableError | undefined {
-    return this.#refused.get(socket);
+    const reason = this.#refused.get(socket);
+    if (reason === undefined) return undefined;
+    return new UnavailableError(reason === 'cap'
+      ? `the connector serves at most ${this.#options.maxConnections} connections at once (${this.#options.capVariable}); retry shortly`
+      : 'the connector is at its memory budget (CONNECTOR_MEMORY_BUDGET) and takes no new connection now; retry shortly');
   }
 
   #admit(socket: Socket): void {
@@ -53,19 +65,15 @@ export class ConnectionGate {
     const reason = this.#open >= maxConnections ? 'cap' : budget.tryReserve(CONNECTION_BYTES, 'connection') ? undefined : 'budget';
     if (reason !== undefined) {
       metrics.connectionsRefused.inc({ listener, reason });
-      this.#refused.set(socket, new UnavailableError(reason === 'cap'
-        ? `the connector serves at most ${maxConnections} connections at once (${this.#options.capVariable}); retry shortly`
-        : `the connector is at its memory budget (CONNECTOR_MEMORY_BUDGET) and takes no new connection now; retry shortly`));
+      this.#refused.set(socket, reason);
       const timer = setTimeout(() => { socket.destroy(); }, REFUSED_LINGER_MS);
       socket.once('close', () => { clearTimeout(timer); });
       return;
     }
     this.#open += 1;
-    metrics.openConnections.set(listener, this.#open);
     socket.once('close', () => {
       this.#open -= 1;
       budget.release(CONNECTION_BYTES, 'connection');
-      metrics.openConnections.set(listener, this.#open);
     });
   }
 }

@@ -77,20 +77,22 @@ export function createProtocolServer(ctx: RouteContext, options: ListenerOptions
 /**
  * One request at a time per connection. Node parses pipelined requests as they arrive
  * and would run their handlers at once, so a PUT then a DELETE sent together could land
- * in either order; here each waits for the answer before it to finish.
+ * in either order; here each waits for the answer before it to finish. Only a request
+ * that finds the one before it still unanswered waits (one listener on that answer):
+ * the usual request pays for a map entry, nothing more.
  */
 class RequestOrder {
-  readonly #last = new WeakMap<Socket, { readonly req: IncomingMessage; readonly answered: Promise<void> }>();
+  readonly #last = new WeakMap<Socket, { readonly req: IncomingMessage; readonly res: ServerResponse }>();
 
   enqueue(req: IncomingMessage, res: ServerResponse, run: () => Promise<void>): void {
     const socket = req.socket;
     const previous = this.#last.get(socket);
-    this.#last.set(socket, { req, answered: new Promise((resolve) => { res.once('close', resolve); }) });
-    if (previous === undefined) {
+    this.#last.set(socket, { req, res });
+    if (previous === undefined || previous.res.closed) {
       void run();
       return;
     }
-    void previous.answered.then(() => {
+    previous.res.once('close', () => {
       if (!socket.destroyed) void run();
     });
   }
@@ -101,8 +103,8 @@ class RequestOrder {
    */
   afterPending(socket: Socket, run: () => void): void {
     const previous = this.#last.get(socket);
-    if (previous === undefined || !previous.req.complete) run();
-    else void previous.answered.then(run);
+    if (previous === undefined || previous.res.closed || !previous.req.complete) run();
+    else previous.res.once('close', run);
   }
 }
 
@@ -118,8 +120,8 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContex
     ctx.metrics.requestSeconds.observe({ op }, seconds);
     ctx.logger.debug('request', { op, method: req.method, status, ms: Math.round(seconds * 1000) });
   });
+  const refusal = gate.refusal(req.socket);
   try {
-    const refusal = gate.refusal(req.socket);
     if (refusal !== undefined) throw refusal;
     await handle(req, res, ctx);
   } catch (thrown) {
@@ -128,8 +130,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContex
     ctx.metrics.errors.inc({ code: error.code });
     if (error instanceof ConflictError) ctx.metrics.conflicts.inc({ reason: error.reason });
     // A small unread body is read first so the answer arrives; a large one closes the connection.
-    const refused = gate.refusal(req.socket) !== undefined;
-    sendError(req, res, error, refused || !(await drainRequest(req)));
+    sendError(req, res, error, refusal !== undefined || !(await drainRequest(req)));
   }
 }
 

@@ -52,7 +52,7 @@ export type AttributeName = (typeof ATTRIBUTE_NAMES)[number];
 const WRITABLE_ATTRIBUTE: AttributeName = 'content_type';
 const GCS_MAX_PAGE = 1000;
 /** Characters of prefixes a whole listing holds while its keys stream; past this, prefixes get a second pass. */
-export const HELD_PREFIX_CHARS = 64 * 1024;
+const HELD_PREFIX_CHARS = 64 * 1024;
 
 export interface StateServiceOptions {
   readonly store: ObjectStore;

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { installStateHooks, StateFsError, type InstalledStateHooks } from '../../src/client/index.ts';
 import { startConnector, type Connector } from '../helpers/connector.ts';
-import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
+import { getDirect, objectNames, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let emulator: Emulator;
@@ -120,6 +120,25 @@ describe('fs hooks on mount paths', () => {
     const callbackError = await new Promise<NodeJS.ErrnoException | null>((resolve) => { fs.open(`${stateRoot}/cache/r/a`, 'r', (e) => { resolve(e); }); });
     assert.equal(callbackError?.code, 'ENOTSUP');
     assert.equal((await getDirect(emulator, bucket, 'outer/r/a'))?.toString(), 'a');
+  });
+
+  it('openAsBlob, glob and watch are refused on mount paths, each the way its kind of call fails', async () => {
+    const onMount = `${stateRoot}/cache/r/a`;
+    const isNotSupported = (error: NodeJS.ErrnoException): boolean => error.code === 'ENOTSUP';
+    await assert.rejects(fs.openAsBlob(onMount), isNotSupported);
+    assert.throws(() => fs.globSync(`${stateRoot}/cache/r/*`), isNotSupported);
+    await assert.rejects((async () => { for await (const _ of fs.promises.glob(`${stateRoot}/cache/r/*`)) { /* never reached */ } })(), isNotSupported);
+    assert.throws(() => fs.watch(onMount), isNotSupported);
+    assert.throws(() => { fs.watchFile(onMount, () => undefined); }, isNotSupported);
+  });
+
+  it('a Buffer path that is not valid UTF-8 on a mount is EINVAL and stores nothing', async () => {
+    const invalid = Buffer.concat([Buffer.from(`${stateRoot}/cache/r/bad-`), Buffer.from([0xff, 0xfe])]);
+    await assert.rejects(fs.promises.writeFile(invalid, 'x'), (error: NodeJS.ErrnoException) => error.code === 'EINVAL');
+    const callbackError = await new Promise<NodeJS.ErrnoException | null>((resolve) => { fs.writeFile(invalid, 'x', (e) => { resolve(e); }); });
+    assert.equal(callbackError?.code, 'EINVAL');
+    assert.throws(() => { fs.writeFileSync(invalid, 'x'); }, (error: NodeJS.ErrnoException) => error.code === 'EINVAL');
+    assert.ok(!(await objectNames(emulator, bucket)).some((name) => name.includes('bad-')));
   });
 });
 

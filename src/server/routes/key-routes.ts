@@ -43,7 +43,8 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   const contentType = checkContentType(req.headers['content-type']?.trim() || 'application/octet-stream', 'Content-Type');
   plainTransferEncoding(req);
   acceptBody(req, res);
-  const body = await spoolBody(rateGuarded(req, ctx.bodyRate), {
+  // A body already received whole (small ones arrive with the head) cannot be slow.
+  const body = await spoolBody(req.complete ? req : rateGuarded(req, ctx.bodyRate), {
     memoryLimitBytes: ctx.spillThresholdBytes,
     budget: ctx.budget,
     maxBytes: ctx.maxBodyBytes,

@@ -31,7 +31,6 @@ export const INDEX_ENTRY_BYTES = 2048;
 /** The cache directory is not one this process may trust: not a real directory, or not its own. */
 export class UnsafeCacheDirError extends Error {
   override readonly name = 'UnsafeCacheDirError';
-  readonly code = 'EUNSAFEDIR';
 }
 
 export interface CacheEvents {
