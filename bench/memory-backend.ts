@@ -211,6 +211,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, origin: string)
   if (/^\/upload\/storage\/v1\/b\/[^/]+\/o$/.test(path)) {
     const sessionId = query.get('upload_id');
     if (sessionId !== null && req.method === 'PUT') return resumablePut(req, res, sessionId);
+    if (sessionId !== null && req.method === 'DELETE') {
+      // Cancelling a session: GCS answers 499.
+      sessions.delete(sessionId);
+      res.writeHead(499, { 'content-length': 0 }).end();
+      return;
+    }
     const kind = query.get('uploadType');
     if (kind === 'media' && req.method === 'POST') {
       const name = query.get('name') ?? '';
@@ -253,9 +259,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, origin: string)
 async function resumablePut(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
   const session = sessions.get(id);
   if (session === undefined) { sendError(res, 404, 'no such upload session'); return; }
-  const range = /^bytes (?:(\d+)-(\d+)|\*)\/(\d+)$/.exec(req.headers['content-range'] ?? '');
+  // "bytes a-b/total", "bytes a-b/*" (size not known yet), "bytes */total" (finalize or status), "bytes */*" (status).
+  const range = /^bytes (?:(\d+)-(\d+)|\*)\/(\d+|\*)$/.exec(req.headers['content-range'] ?? '');
   if (range === null) { sendError(res, 400, 'bad Content-Range'); return; }
-  const total = Number(range[3]);
+  const total = range[3] === '*' ? undefined : Number(range[3]);
   if (range[1] !== undefined) {
     if (Number(range[1]) !== session.received) { sendError(res, 400, 'upload offset does not match what was received'); return; }
     for await (const chunk of req) {
@@ -265,13 +272,14 @@ async function resumablePut(req: IncomingMessage, res: ServerResponse, id: strin
   } else {
     await readBody(req);
   }
-  if (session.received < total) {
+  if (total === undefined || session.received < total) {
     res.writeHead(308, session.received > 0 ? { range: `bytes=0-${session.received - 1}`, 'content-length': 0 } : { 'content-length': 0 }).end();
     return;
   }
   sessions.delete(id);
   const md5Base64 = md5Of(session.chunks);
-  if (session.md5Base64 !== undefined && session.md5Base64 !== md5Base64) { sendError(res, 400, 'Provided MD5 hash does not match'); return; }
+  const declaredMd5 = session.md5Base64 ?? /(?:^|,)\s*md5=([A-Za-z0-9+/=]+)/.exec(String(req.headers['x-goog-hash'] ?? ''))?.[1];
+  if (declaredMd5 !== undefined && declaredMd5 !== md5Base64) { sendError(res, 400, 'Provided MD5 hash does not match'); return; }
   const current = objects.get(session.name);
   if (session.ifGenerationMatch !== undefined && String(current?.generation ?? 0) !== session.ifGenerationMatch) { sendError(res, 412, 'precondition failed'); return; }
   sendJson(res, 200, resource(store(session.name, session.chunks, session.received, session.contentType, session.metadata, md5Base64)));

@@ -15,13 +15,15 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
+import { MemoryBudget } from '../src/memory-budget.ts';
+import { receiveBody } from '../src/server/request-body.ts';
 import { createGcsStore } from '../src/store/gcs/create-gcs-store.ts';
 import type { GcsObjectStore } from '../src/store/gcs/gcs-store.ts';
 import { startConnector, type Connector } from '../test/helpers/connector.ts';
 import { startEmulator } from '../test/helpers/emulator.ts';
 import { cpuMs, memoryMiB } from '../test/helpers/proc.ts';
 import { median, runLoad } from './load.ts';
-import { connectorPath, directPath, md5OfStream, patternStream, type BenchPath, type OpName, type PathName } from './paths.ts';
+import { connectorPath, directPath, patternStream, type BenchPath, type OpName, type PathName } from './paths.ts';
 import { renderBenchmarks, type Results } from './render.ts';
 import { startMemoryBackend, type MemoryBackend } from './start-memory-backend.ts';
 
@@ -75,6 +77,18 @@ function build(): void {
 function directStore(origin: string, bucket: string): GcsObjectStore {
   const config = loadConfig({ CONNECTOR_VARIANT: 'lww', CONNECTOR_SOCKET: '/tmp/unused.sock', STATE_BUCKET: bucket, STORAGE_EMULATOR_HOST: origin, GCS_TIMEOUT_MS: '30000' });
   return createGcsStore(config, { onOutcome: () => undefined, onRetry: () => undefined });
+}
+
+/** Writes `bytes` of the pattern straight to the store, streamed in chunks as the connector streams a large PUT. */
+async function writeStreamed(store: GcsObjectStore, name: string, bytes: number): Promise<void> {
+  const received = await receiveBody(patternStream(bytes), {
+    chunkBytes: 8 * MIB, maxBytes: bytes, declaredLength: bytes, budget: new MemoryBudget(64 * MIB), admissionTimeoutMs: 1_000,
+  });
+  try {
+    await store.write(name, received.upload, { contentType: 'application/octet-stream' });
+  } finally {
+    received.release();
+  }
 }
 
 interface Counts { readonly small: number; readonly medium: number; readonly large: number; readonly list: number }
@@ -171,13 +185,12 @@ async function largeTransfers(origin: string, bucket: string): Promise<LargeRow[
   const bytes = QUICK ? 128 * MIB : 1024 * MIB;
   const store = directStore(origin, bucket);
   log(`\n[large] ${bytes / MIB} MiB PUT and GET`);
-  const md5Base64 = await md5OfStream(patternStream(bytes));
   const timed = async (work: () => Promise<void>): Promise<number> => {
     const started = performance.now();
     await work();
     return (bytes / MIB) / ((performance.now() - started) / 1000);
   };
-  const directPut = await timed(() => store.write('large/direct', { size: bytes, md5Base64, open: (offset) => { const s = patternStream(bytes); if (offset !== 0) throw new Error('no resume in the benchmark'); return s; } }, { contentType: 'application/octet-stream' }).then(() => undefined));
+  const directPut = await timed(() => writeStreamed(store, 'large/direct', bytes));
   const directGet = await timed(async () => { for await (const _chunk of (await store.read('large/direct')).body) { /* consumed */ } });
 
   const throughConnector = async (op: 'PUT' | 'GET'): Promise<{ rate: number; peak: number }> => {
@@ -223,8 +236,7 @@ async function readCacheRuns(backend: MemoryBackend, bucket: string): Promise<Re
   const reads = QUICK ? 5 : 20;
   const store = directStore(backend.origin, bucket);
   log(`\n[read cache] ${reads} reads of one ${bytes / MIB} MiB object`);
-  const md5Base64 = await md5OfStream(patternStream(bytes));
-  await store.write('cache/weights.bin', { size: bytes, md5Base64, open: () => patternStream(bytes) }, { contentType: 'application/octet-stream' });
+  await writeStreamed(store, 'cache/weights.bin', bytes);
   await store.close();
   const rows: ReadCacheRow[] = [];
   for (const cache of [false, true]) {

@@ -6,7 +6,6 @@
  * throws a {@link ConfigError} whose message names the variable and what it expects.
  */
 import { isIP } from 'node:net';
-import { tmpdir } from 'node:os';
 import { isAbsolute } from 'node:path';
 
 /** Which consistency policy the connector applies to writes. */
@@ -35,11 +34,11 @@ export interface Config {
   readonly gcsTimeoutMs: number;
   /** Attempts per GCS operation, the first included (1 turns retries off). */
   readonly gcsMaxAttempts: number;
-  /** Uploads at least this large use a resumable upload; smaller ones a single request. */
-  readonly resumableThresholdBytes: number;
-  /** Request bodies are held in memory up to this size; the rest goes to a temporary file. */
-  readonly spillThresholdBytes: number;
-  readonly tmpDir: string;
+  /**
+   * A body up to this size is uploaded whole in one request; a larger one streams into a
+   * resumable upload in chunks of this size (a multiple of 256 KiB), at most two in memory.
+   */
+  readonly uploadChunkBytes: number;
   /** Largest request body accepted; larger ones are answered 413. */
   readonly maxBodyBytes: number;
   /** How many keys the CAS variant remembers generations for. */
@@ -97,9 +96,7 @@ export function loadConfig(env: Env): Config {
     presignTtlSeconds: integer(env, 'STATE_PRESIGN_TTL', 3600, 1, MAX_PRESIGN_TTL_SECONDS, 'seconds'),
     gcsTimeoutMs: integer(env, 'GCS_TIMEOUT_MS', 30_000, 100, 3_600_000, 'milliseconds'),
     gcsMaxAttempts: integer(env, 'GCS_MAX_ATTEMPTS', 5, 1, 20, 'attempts'),
-    resumableThresholdBytes: size(env, 'GCS_RESUMABLE_THRESHOLD', 16 * MIB, 256 * KIB),
-    spillThresholdBytes: size(env, 'CONNECTOR_SPILL_THRESHOLD', 4 * MIB, 0),
-    tmpDir: absolutePath(env, 'CONNECTOR_TMPDIR', tmpdir()),
+    uploadChunkBytes: uploadChunk(env, 'CONNECTOR_UPLOAD_CHUNK'),
     maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
     casMemoryKeys: integer(env, 'CONNECTOR_CAS_MEMORY_KEYS', 100_000, 1, 10_000_000, 'keys'),
     shutdownGraceMs: integer(env, 'CONNECTOR_SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000, 'milliseconds'),
@@ -117,6 +114,31 @@ export function loadConfig(env: Env): Config {
     bodyWindowMs: integer(env, 'CONNECTOR_BODY_WINDOW_MS', 30_000, 100, 3_600_000, 'milliseconds'),
   };
   return Object.freeze(config);
+}
+
+/** Variables earlier versions read that no longer do anything, and what replaced them. */
+const OBSOLETE_VARIABLES: Readonly<Record<string, string>> = {
+  CONNECTOR_SPILL_THRESHOLD: 'request bodies are no longer spooled to disk; see CONNECTOR_UPLOAD_CHUNK and CONNECTOR_MEMORY_BUDGET',
+  CONNECTOR_TMPDIR: 'request bodies are no longer spooled to disk; the connector needs no spool volume',
+  GCS_RESUMABLE_THRESHOLD: 'bodies larger than CONNECTOR_UPLOAD_CHUNK stream through a resumable upload',
+};
+
+/** One warning for each obsolete variable that is set: it is ignored, and the operator should know. */
+export function obsoleteSettings(env: Env): string[] {
+  return Object.entries(OBSOLETE_VARIABLES)
+    .filter(([name]) => nonEmpty(env, name) !== undefined)
+    .map(([name, instead]) => `${name} is set but no longer has an effect: ${instead}`);
+}
+
+/** GCS takes resumable chunks in multiples of 256 KiB. */
+const UPLOAD_CHUNK_UNIT = 256 * KIB;
+
+function uploadChunk(env: Env, name: string): number {
+  const bytes = size(env, name, 8 * MIB, 1);
+  if (bytes < UPLOAD_CHUNK_UNIT || bytes % UPLOAD_CHUNK_UNIT !== 0 || bytes > 256 * MIB) {
+    throw new ConfigError(name, `must be a multiple of 256Ki (GCS's resumable chunk unit) from 256Ki to 256Mi, e.g. 8Mi, got ${JSON.stringify(env[name])}`);
+  }
+  return bytes;
 }
 
 function nonEmpty(env: Env, name: string): string | undefined {

@@ -5,7 +5,7 @@
  * Exit codes: 0 clean stop; 1 start-up failed (bucket missing, no permission, GCS
  * unreachable, socket path taken); 78 configuration error (EX_CONFIG).
  */
-import { loadConfig, ConfigError, type Config } from './config.ts';
+import { loadConfig, ConfigError, obsoleteSettings, type Config } from './config.ts';
 import { ConnectorError } from './errors.ts';
 import { KeySpace } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -14,7 +14,7 @@ import { createConnectorMetrics, type ConnectorMetrics } from './metrics/connect
 import { createProtocolServer, OPS_TIMEOUTS, SOCKET_TIMEOUTS } from './server/protocol-server.ts';
 import { opsRoute } from './server/router.ts';
 import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
-import { prepareSpoolDir } from './server/spool-dir.ts';
+import { chunkForBudget } from './server/request-body.ts';
 import { StateService } from './state/state-service.ts';
 import { BackendHealth } from './store/backend-health.ts';
 import { createGcsStore } from './store/gcs/create-gcs-store.ts';
@@ -43,6 +43,11 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const memoryLimit = containerMemoryLimit();
   const budget = new MemoryBudget(config.memoryBudgetBytes ?? defaultBudgetBytes(memoryLimit, process.memoryUsage.rss()));
+  for (const warning of obsoleteSettings(process.env)) logger.warn(warning);
+  const uploadChunkBytes = chunkForBudget(config.uploadChunkBytes, budget.limitBytes);
+  if (uploadChunkBytes < config.uploadChunkBytes) {
+    logger.warn('upload chunk lowered to fit two in the memory budget', { configured: config.uploadChunkBytes, used: uploadChunkBytes, memory_budget_bytes: budget.limitBytes });
+  }
   const metrics = createConnectorMetrics(budget);
   const keys = new KeySpace(config.prefix);
   const listPrefix = keys.objectName('');
@@ -70,7 +75,7 @@ async function main(): Promise<void> {
     process.exit(EXIT_STARTUP_FAILED);
   }
 
-  const spoolDir = await claimSocketAndSpool(config, logger)
+  await claimSocket(config, logger)
     .catch((error: unknown) => failStartup(`cannot serve on ${config.socketPath}`, error, logger, store));
 
   const servedStore = config.cache === undefined ? store : await openReadCache(config.cache, config.socketPath, store, metrics, logger, budget)
@@ -89,9 +94,8 @@ async function main(): Promise<void> {
     health,
     metrics,
     logger,
-    spillThresholdBytes: config.spillThresholdBytes,
+    uploadChunkBytes,
     maxBodyBytes: config.maxBodyBytes,
-    spoolDir,
     budget,
     bodyRate: { minBytesPerSecond: config.bodyMinBytesPerSecond, windowMs: config.bodyWindowMs },
   };
@@ -122,6 +126,7 @@ async function main(): Promise<void> {
     endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com',
     ...(config.opsPort === undefined ? {} : { ops_port: config.opsPort, ops_host: config.opsHost ?? 'all interfaces' }),
     memory_budget_bytes: budget.limitBytes,
+    upload_chunk_bytes: uploadChunkBytes,
     memory_limit_bytes: memoryLimit ?? 'none (budget sized for 128Mi)',
     uptime_ms: Math.round(process.uptime() * 1000),
   });
@@ -140,13 +145,10 @@ function invalidNameReporter(metrics: ConnectorMetrics, logger: Logger): (object
   };
 }
 
-/** Claims the socket path, then creates this process's spool directory; answers the directory. */
-async function claimSocketAndSpool(config: Config, logger: Logger): Promise<string> {
+/** Claims the socket path (a stale socket file of a dead process is replaced). */
+async function claimSocket(config: Config, logger: Logger): Promise<void> {
   const { replacedStale } = await claimSocketPath(config.socketPath);
   if (replacedStale) logger.warn('replaced a stale socket file left by an earlier process', { socket: config.socketPath });
-  const spool = await prepareSpoolDir(config.tmpDir, config.socketPath);
-  if (spool.removedStale > 0) logger.warn('removed spool files left by an earlier process', { dir: spool.dir, files: spool.removedStale });
-  return spool.dir;
 }
 
 /** Logs why start-up failed and exits 1; a bug (not a refusal of the socket or cache path, nor a file-system error) is rethrown. */

@@ -1,10 +1,10 @@
 /**
  * The connector's one memory budget. Every byte it holds on behalf of requests is
- * reserved here first: request bodies kept in memory, listings being streamed, open
+ * reserved here first: request bodies held in memory, listings being streamed, open
  * connections, the CAS generation memory and the read-cache index. A reservation that
- * does not fit is refused, and the caller falls back (a body spills to disk) or answers
- * 503 `unavailable` (a connection or request beyond what fits); nothing already admitted
- * is dropped.
+ * does not fit is refused (the caller answers 503 `unavailable` or does without) or, for
+ * request bodies, waits its turn until one that holds memory gives it back; nothing
+ * already admitted is dropped.
  *
  * The default size is a share of the container's memory limit (the cgroup limit Node
  * reads with `process.constrainedMemory()`) minus what the process uses before serving,
@@ -37,10 +37,18 @@ export function defaultBudgetBytes(limitBytes: number | undefined, baselineBytes
   return Math.max(MIN_BUDGET_BYTES, Math.floor((limit - baselineBytes) * BUDGET_SHARE));
 }
 
+/** A reservation waiting for room. */
+interface Waiter {
+  readonly bytes: number;
+  readonly use: BudgetUse;
+  readonly grant: () => void;
+}
+
 export class MemoryBudget {
   readonly limitBytes: number;
   readonly #used = new Map<BudgetUse, number>(BUDGET_USES.map((use) => [use, 0]));
   readonly #refusals = new Map<BudgetUse, number>(BUDGET_USES.map((use) => [use, 0]));
+  readonly #waiters: Waiter[] = [];
 
   constructor(limitBytes: number) {
     if (!Number.isSafeInteger(limitBytes) || limitBytes <= 0) throw new RangeError(`memory budget must be a positive whole number of bytes, got ${limitBytes}`);
@@ -66,6 +74,55 @@ export class MemoryBudget {
     );
   }
 
+  /**
+   * Reserves `bytes` for `what`, waiting first come, first served until they fit. Throws a
+   * retryable UnavailableError (503) when `timeoutMs` passes first, and the signal's reason
+   * when it aborts (the client left); either way nothing stays reserved.
+   */
+  async acquire(bytes: number, use: BudgetUse, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (bytes > this.limitBytes) throw new RangeError(`${what} needs ${bytes} bytes, more than the whole memory budget of ${this.limitBytes}`);
+    if (this.#waiters.length === 0 && this.tryReserve(bytes, use)) return;
+    if (this.#waiters.length > 0) this.#refusals.set(use, (this.#refusals.get(use) ?? 0) + 1);
+    signal?.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      const leave = (error: Error): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const index = this.#waiters.indexOf(waiter);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        // The one that left may have been blocking smaller reservations behind it.
+        this.#grantWaiters();
+        reject(error);
+      };
+      const onAbort = (): void => {
+        const reason: unknown = signal?.reason;
+        leave(reason instanceof Error ? reason : new Error(String(reason)));
+      };
+      const timer = setTimeout(() => {
+        leave(new UnavailableError(
+          `the connector's memory budget stayed full for ${timeoutMs} ms (${this.usedBytes} of ${this.limitBytes} bytes held, ` +
+            `CONNECTOR_MEMORY_BUDGET) and cannot take ${what} now; retry shortly`,
+        ));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        bytes,
+        use,
+        grant: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Reservations waiting for room now. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
   /** Reserves `bytes` whether or not they fit: for memory already taken that must be accounted. */
   reserve(bytes: number, use: BudgetUse): void {
     this.#add(bytes, use);
@@ -74,6 +131,7 @@ export class MemoryBudget {
   /** Gives back `bytes` reserved for `use`. */
   release(bytes: number, use: BudgetUse): void {
     this.#add(-bytes, use);
+    this.#grantWaiters();
   }
 
   /** Bytes held now, all uses together. */
@@ -91,6 +149,15 @@ export class MemoryBudget {
   /** Reservations for `use` refused since start. */
   refusals(use: BudgetUse): number {
     return this.#refusals.get(use) ?? 0;
+  }
+
+  /** Grants waiting reservations in order while the first one fits. */
+  #grantWaiters(): void {
+    for (let first = this.#waiters[0]; first !== undefined && this.usedBytes + first.bytes <= this.limitBytes; first = this.#waiters[0]) {
+      this.#waiters.shift();
+      this.#add(first.bytes, first.use);
+      first.grant();
+    }
   }
 
   #add(bytes: number, use: BudgetUse): void {

@@ -27,8 +27,8 @@ export interface ConnectorMetrics {
   readonly bytesIn: Counter;
   /** Response body bytes sent to clients. */
   readonly bytesOut: Counter;
-  /** Uploads whose body exceeded the spill threshold and went to a temporary file. */
-  readonly uploadsSpilled: Counter;
+  /** Uploads longer than one chunk, streamed into GCS while they arrived. */
+  readonly uploadsStreamed: Counter;
   /** Read cache: reads served from disk after GCS confirmed the generation. */
   readonly cacheHits: Counter;
   /** Read cache: reads downloaded from GCS. */
@@ -61,7 +61,7 @@ export function createConnectorMetrics(budget: MemoryBudget): ConnectorMetrics {
     conflicts: registry.register(new Counter('asya_state_conflicts_total', 'Writes and deletes refused with 409, by reason.')),
     bytesIn: registry.register(new Counter('asya_state_bytes_received_total', 'Request body bytes received from clients.')),
     bytesOut: registry.register(new Counter('asya_state_bytes_sent_total', 'Response body bytes sent to clients.')),
-    uploadsSpilled: registry.register(new Counter('asya_state_uploads_spilled_total', 'Uploads that spilled past the memory threshold to a temporary file.')),
+    uploadsStreamed: registry.register(new Counter('asya_state_uploads_streamed_total', 'Uploads longer than one chunk (CONNECTOR_UPLOAD_CHUNK), streamed into a GCS resumable upload while they arrived.')),
     cacheHits: registry.register(new Counter('asya_state_cache_hits_total', 'Reads served from the read cache after GCS confirmed the generation.')),
     cacheMisses: registry.register(new Counter('asya_state_cache_misses_total', 'Reads downloaded from GCS while the read cache is on.')),
     cacheBytesSaved: registry.register(new Counter('asya_state_cache_bytes_saved_total', 'Bytes served from the read cache instead of downloaded.')),
@@ -74,7 +74,8 @@ export function createConnectorMetrics(budget: MemoryBudget): ConnectorMetrics {
   registry.register(new Gauge('asya_state_connections_open', 'Connections open now, by listener.', () => [...metrics.connectionGates].map(([listener, gate]) => [{ listener }, gate.openConnections] as const)));
   registry.register(new Gauge('asya_state_memory_budget_bytes', 'The memory budget: bytes the connector may hold for requests.', () => budget.limitBytes));
   registry.register(new Gauge('asya_state_memory_budget_used_bytes', 'Bytes of the memory budget held now, by use.', () => BUDGET_USES.map((use) => [{ use }, budget.used(use)] as const)));
-  registry.register(new Gauge('asya_state_memory_budget_refusals_total', 'Reservations the memory budget refused, by use (a body then spills to disk; a connection or listing is answered 503).', () => BUDGET_USES.map((use) => [{ use }, budget.refusals(use)] as const), 'counter'));
+  registry.register(new Gauge('asya_state_memory_budget_waiting', 'Request bodies waiting for room in the memory budget before they are read.', () => budget.waiting));
+  registry.register(new Gauge('asya_state_memory_budget_refusals_total', 'Reservations the memory budget could not grant at once, by use (a body then waits its turn; a connection or listing is answered 503).', () => BUDGET_USES.map((use) => [{ use }, budget.refusals(use)] as const), 'counter'));
   registry.register(new Gauge('asya_state_requests_in_flight', 'Protocol requests being served.', () => metrics.inFlight));
   registry.register(new Gauge('asya_state_cache_bytes', 'Bytes in the read cache directory, files being written included.', () => metrics.cacheSize.usedBytes));
   registry.register(new Gauge('asya_state_cache_entries', 'Objects in the read cache.', () => metrics.cacheSize.entryCount));

@@ -16,10 +16,9 @@ export interface RouteContext {
   readonly health: BackendHealth;
   readonly metrics: ConnectorMetrics;
   readonly logger: Logger;
-  readonly spillThresholdBytes: number;
+  /** Bodies up to this size are uploaded whole; larger ones stream in chunks of it (request-body.ts). */
+  readonly uploadChunkBytes: number;
   readonly maxBodyBytes: number;
-  /** Where request bodies spill (see spool-dir.ts). */
-  readonly spoolDir: string;
   /** What request bodies, listings and connections may hold in memory. */
   readonly budget: MemoryBudget;
   /** The least speed a request body must keep. */

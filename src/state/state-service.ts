@@ -11,7 +11,7 @@ import {
 } from '../errors.ts';
 import type { KeySpace, KeyTarget } from '../keys.ts';
 import { checkContentType } from './content-type.ts';
-import type { ObjectAttributes, ObjectDownload, ObjectStore, UploadSource } from '../store/object-store.ts';
+import type { ObjectAttributes, ObjectDownload, ObjectStore, UploadBody } from '../store/object-store.ts';
 import type { WritePolicy } from '../variants/write-policy.ts';
 
 /** A write's own precondition, from its request headers. */
@@ -90,13 +90,13 @@ export class StateService {
     }
   }
 
-  async write(key: string, source: UploadSource, precondition: Precondition, contentType: string): Promise<ObjectAttributes> {
+  async write(key: string, body: UploadBody, precondition: Precondition, contentType: string): Promise<ObjectAttributes> {
     const name = this.#keys.objectName(key);
     const ifGenerationMatch = precondition.kind === 'absent'
       ? '0'
       : precondition.kind === 'generation' ? precondition.generation : this.#policy.implicitCondition(name);
     try {
-      const attributes = await this.#store.write(name, source, { ifGenerationMatch, contentType });
+      const attributes = await this.#store.write(name, body, { ifGenerationMatch, contentType });
       this.#policy.observed(name, attributes.generation);
       return attributes;
     } catch (error) {

@@ -34,16 +34,44 @@ export interface ObjectDownload {
   readonly body: Readable;
 }
 
-/**
- * The complete bytes of an upload, known before it is sent: size and MD5 up front, and a
- * way to read them again from any offset (a retried or resumed upload sends them again).
- */
-export interface UploadSource {
+/** What `write` stores: a body already held whole, or one still arriving in chunks. */
+export type UploadBody = WholeBody | ChunkedBody;
+
+/** A body received completely and held in memory: sent in one request, and again on a retry. */
+export interface WholeBody {
+  readonly kind: 'whole';
   readonly size: number;
-  /** MD5 of the whole body, base64, for the store to verify. */
+  /** MD5 of the body, base64, for the store to verify. */
   readonly md5Base64: string;
-  /** The bytes from `offset` to the end: the chunks when they are in memory (views, not copies), else a stream. */
-  open(offset: number): readonly Buffer[] | Readable;
+  /** The bytes, as received (views, not copies). */
+  readonly buffers: readonly Buffer[];
+}
+
+/**
+ * A body still arriving, handed over one chunk at a time so that the store can upload a
+ * chunk while the next one is received. At most two chunks exist at once: `next()` waits
+ * until the store has handed back (`done`) enough of the earlier ones.
+ */
+export interface ChunkedBody {
+  readonly kind: 'chunked';
+  /** The whole size when the client announced it (Content-Length), else undefined. */
+  readonly declaredSize: number | undefined;
+  /** The next chunk: exactly the chunk size, except the last, which may be shorter or empty. */
+  next(): Promise<BodyChunk>;
+  /** The store no longer needs `chunk` (GCS has persisted it, or the upload failed). */
+  done(chunk: BodyChunk): void;
+}
+
+/** One chunk of a ChunkedBody. */
+export interface BodyChunk {
+  /** Offset of the chunk's first byte in the body. */
+  readonly offset: number;
+  readonly size: number;
+  readonly buffers: readonly Buffer[];
+  /** True for the body's final chunk; the body has then ended and was as long as announced. */
+  readonly last: boolean;
+  /** MD5 of the whole body, base64, on the last chunk only. */
+  readonly md5Base64: string | undefined;
 }
 
 export interface WriteOptions {
@@ -79,8 +107,12 @@ export interface ObjectStore {
   readIfChanged(name: string, generation: string): Promise<ObjectDownload | undefined>;
   /** An object's attributes (one request). */
   stat(name: string): Promise<ObjectAttributes>;
-  /** Stores `source` as the object's new content; answers the new attributes. */
-  write(name: string, source: UploadSource, options: WriteOptions): Promise<ObjectAttributes>;
+  /**
+   * Stores `body` as the object's new content; answers the new attributes. A chunked body
+   * is streamed (GCS: a resumable session) and the object appears only when its last
+   * chunk is stored; a failure leaves the object as it was.
+   */
+  write(name: string, body: UploadBody, options: WriteOptions): Promise<ObjectAttributes>;
   /** Deletes an object, optionally only at a given generation. */
   remove(name: string, ifGenerationMatch?: string): Promise<void>;
   /** One page of names and prefixes (one request). */

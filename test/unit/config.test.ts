@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config.ts';
+import { ConfigError, loadConfig, obsoleteSettings } from '../../src/config.ts';
 
 const required = { CONNECTOR_VARIANT: 'cas', CONNECTOR_SOCKET: '/run/s.sock', STATE_BUCKET: 'my-bucket' };
 
@@ -11,8 +11,7 @@ describe('loadConfig', () => {
     assert.equal(config.prefix, '');
     assert.equal(config.socketMode, 0o666);
     assert.equal(config.presignTtlSeconds, 3600);
-    assert.equal(config.spillThresholdBytes, 4 * 1024 * 1024);
-    assert.equal(config.resumableThresholdBytes, 16 * 1024 * 1024);
+    assert.equal(config.uploadChunkBytes, 8 * 1024 * 1024);
     assert.equal(config.maxBodyBytes, 5 * 1024 ** 3);
     assert.equal(config.gcsTimeoutMs, 30_000);
     assert.equal(config.gcsMaxAttempts, 5);
@@ -35,8 +34,8 @@ describe('loadConfig', () => {
   });
 
   it('accepts sizes with binary suffixes and octal modes', () => {
-    const config = loadConfig({ ...required, CONNECTOR_SPILL_THRESHOLD: '8Mi', CONNECTOR_MAX_BODY: '2Gi', CONNECTOR_SOCKET_MODE: '0660' });
-    assert.equal(config.spillThresholdBytes, 8 * 1024 * 1024);
+    const config = loadConfig({ ...required, CONNECTOR_UPLOAD_CHUNK: '16Mi', CONNECTOR_MAX_BODY: '2Gi', CONNECTOR_SOCKET_MODE: '0660' });
+    assert.equal(config.uploadChunkBytes, 16 * 1024 * 1024);
     assert.equal(config.maxBodyBytes, 2 * 1024 ** 3);
     assert.equal(config.socketMode, 0o660);
   });
@@ -44,6 +43,21 @@ describe('loadConfig', () => {
   it('reads STORAGE_EMULATOR_HOST with or without a scheme, as Google SDKs do', () => {
     assert.equal(loadConfig({ ...required, STORAGE_EMULATOR_HOST: 'localhost:4443' }).emulatorOrigin, 'http://localhost:4443');
     assert.equal(loadConfig({ ...required, STORAGE_EMULATOR_HOST: 'http://fake-gcs:4443/' }).emulatorOrigin, 'http://fake-gcs:4443');
+  });
+
+  it('takes upload chunks only in multiples of 256Ki, GCS\'s resumable unit', () => {
+    assert.equal(loadConfig({ ...required, CONNECTOR_UPLOAD_CHUNK: '256Ki' }).uploadChunkBytes, 256 * 1024);
+    for (const value of ['300Ki', '100Ki', '512Mi']) {
+      assert.throws(() => loadConfig({ ...required, CONNECTOR_UPLOAD_CHUNK: value }), (error: unknown) => error instanceof ConfigError && error.variable === 'CONNECTOR_UPLOAD_CHUNK' && /256Ki/.test(error.message), value);
+    }
+  });
+
+  it('names each obsolete variable that is set, with what replaced it', () => {
+    assert.deepEqual(obsoleteSettings(required), []);
+    const warnings = obsoleteSettings({ ...required, CONNECTOR_SPILL_THRESHOLD: '4Mi', CONNECTOR_TMPDIR: '/tmp' });
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0] ?? '', /^CONNECTOR_SPILL_THRESHOLD is set but no longer has an effect: .*CONNECTOR_UPLOAD_CHUNK/);
+    assert.match(warnings[1] ?? '', /^CONNECTOR_TMPDIR is set but no longer has an effect/);
   });
 
   it('names the variable in every error', () => {

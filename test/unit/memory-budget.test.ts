@@ -34,6 +34,57 @@ describe('MemoryBudget', () => {
   });
 });
 
+/** Lets every promise that can settle now settle. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise(setImmediate);
+}
+
+describe('MemoryBudget.acquire', () => {
+  it('grants at once what fits, and otherwise waits in arrival order until released', async () => {
+    const budget = new MemoryBudget(100);
+    await budget.acquire(70, 'body', 'a body', 10_000);
+    const order: string[] = [];
+    const big = budget.acquire(60, 'body', 'a big body', 10_000).then(() => { order.push('big'); });
+    // Fits now, but must not pass the one waiting before it.
+    const small = budget.acquire(20, 'body', 'a small body', 10_000).then(() => { order.push('small'); });
+    await settle();
+    assert.deepEqual(order, []);
+    assert.equal(budget.waiting, 2);
+    budget.release(70, 'body');
+    await Promise.all([big, small]);
+    assert.deepEqual(order, ['big', 'small']);
+    assert.equal(budget.used('body'), 80);
+    assert.equal(budget.waiting, 0);
+  });
+
+  it('gives up after its timeout with a retryable 503 naming the budget, holding nothing', async () => {
+    const budget = new MemoryBudget(10);
+    budget.reserve(10, 'listing');
+    await assert.rejects(budget.acquire(5, 'body', 'a request body', 20), (error: unknown) =>
+      error instanceof UnavailableError && /CONNECTOR_MEMORY_BUDGET/.test(error.message) && /a request body/.test(error.message));
+    assert.equal(budget.used('body'), 0);
+    assert.equal(budget.waiting, 0);
+  });
+
+  it('stops waiting when its signal aborts, and lets the ones behind it through', async () => {
+    const budget = new MemoryBudget(10);
+    budget.reserve(8, 'listing');
+    const controller = new AbortController();
+    const blocked = budget.acquire(10, 'body', 'a body', 10_000, controller.signal);
+    const behind = budget.acquire(2, 'body', 'a small body', 10_000);
+    await settle();
+    assert.equal(budget.waiting, 2);
+    controller.abort(new Error('client left'));
+    await assert.rejects(blocked, /client left/);
+    await behind;
+    assert.equal(budget.used('body'), 2);
+  });
+
+  it('refuses at once what could never fit', async () => {
+    await assert.rejects(new MemoryBudget(10).acquire(11, 'body', 'a body', 10_000), RangeError);
+  });
+});
+
 describe('default budget', () => {
   it('is half of what the limit leaves above the baseline, at least 8 MiB', () => {
     assert.equal(defaultBudgetBytes(128 * MIB, 48 * MIB), 40 * MIB);

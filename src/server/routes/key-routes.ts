@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequestError } from '../../errors.ts';
 import { rateGuarded } from '../body-rate-guard.ts';
-import { spoolBody } from '../body-spool.ts';
+import { receiveBody } from '../request-body.ts';
 import { listingBytes, sendListing } from '../send-listing.ts';
 import { sendStream } from '../send-stream.ts';
 import { checkContentType } from '../../state/content-type.ts';
@@ -42,23 +42,31 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   const length = declaredLength(req, ctx.maxBodyBytes);
   const contentType = checkContentType(req.headers['content-type']?.trim() || 'application/octet-stream', 'Content-Type');
   plainTransferEncoding(req);
-  acceptBody(req, res);
-  // A body already received whole (small ones arrive with the head) cannot be slow.
-  const body = await spoolBody(req.complete ? req : rateGuarded(req, ctx.bodyRate), {
-    memoryLimitBytes: ctx.spillThresholdBytes,
-    budget: ctx.budget,
+  const received = await receiveBody(req.complete ? req : rateGuarded(req, ctx.bodyRate), {
+    chunkBytes: ctx.uploadChunkBytes,
     maxBytes: ctx.maxBodyBytes,
-    tmpDir: ctx.spoolDir,
     declaredLength: length,
+    budget: ctx.budget,
+    // A body waits for room in the memory budget at most as long as it may take to move.
+    admissionTimeoutMs: ctx.bodyRate.windowMs,
+    signal: closedSignal(res),
+    onAdmitted: () => { acceptBody(req, res); },
   });
   try {
-    ctx.metrics.bytesIn.inc({}, body.size);
-    if (body.spilled) ctx.metrics.uploadsSpilled.inc();
-    const attributes = await ctx.service.write(key, body, precondition, contentType);
+    if (received.upload.kind === 'chunked') ctx.metrics.uploadsStreamed.inc();
+    const attributes = await ctx.service.write(key, received.upload, precondition, contentType);
     sendNoContent(res, { etag: etagOf(attributes.generation) });
   } finally {
-    await body.dispose();
+    ctx.metrics.bytesIn.inc({}, received.receivedBytes());
+    received.release();
   }
+}
+
+/** Aborts when the response closes before it finished: the client left. */
+function closedSignal(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => { controller.abort(new BadRequestError('the client closed the connection while its body waited for memory; nothing was stored')); });
+  return controller.signal;
 }
 
 export async function headKey(_req: IncomingMessage, res: ServerResponse, rawKey: string, target: RequestTarget, ctx: RouteContext): Promise<void> {

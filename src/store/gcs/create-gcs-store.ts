@@ -34,7 +34,6 @@ export function createGcsStore(config: Config, hooks: GcsStoreHooks): GcsObjectS
     signingOrigin: origin,
     timeoutMs: config.gcsTimeoutMs,
     retry: { maxAttempts: config.gcsMaxAttempts, baseDelayMs: 100, maxDelayMs: 5_000 },
-    resumableThresholdBytes: config.resumableThresholdBytes,
     onRetry: hooks.onRetry,
   });
 }

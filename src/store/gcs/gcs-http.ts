@@ -23,8 +23,8 @@ export interface GcsCall {
   /** Path and query on the API origin. */
   readonly path: string;
   readonly headers?: Readonly<Record<string, string>>;
-  /** A list of buffers is written in order (the caller sets content-length). */
-  readonly body?: Buffer | readonly Buffer[] | string | Readable | null;
+  /** A list of buffers is written in order, uncopied (the caller sets content-length). */
+  readonly body?: Buffer | readonly Buffer[] | string | null;
   /** Aborts the request; the caller owns its timing. */
   readonly signal: AbortSignal;
   readonly context: GcsCallContext;
@@ -133,20 +133,10 @@ export class GcsHttp {
         req.end(body);
         return;
       }
-      if (isChunkList(body)) {
-        for (const chunk of body) req.write(chunk);
-        req.end();
-        return;
-      }
-      body.on('error', (error) => req.destroy(error));
-      body.pipe(req);
+      for (const chunk of body) req.write(chunk);
+      req.end();
     });
   }
-}
-
-/** True for a body held in memory as a list of chunks. */
-export function isChunkList(body: readonly Buffer[] | Readable): body is readonly Buffer[] {
-  return Array.isArray(body);
 }
 
 function answerOf(response: IncomingMessage, call: GcsCall): GcsAnswer {

@@ -1,7 +1,7 @@
 /**
- * The ObjectStore on the GCS JSON API: one request per operation (uploads: one, or a
- * resumable session for large bodies), retried per retry.ts inside the operation's
- * deadline.
+ * The ObjectStore on the GCS JSON API: one request per operation (a body received whole
+ * is one multipart upload; a body still arriving streams through a resumable session,
+ * see resumable-upload.ts), retried per retry.ts inside the operation's deadline.
  *
  * Retries and what they can do twice:
  * - reads, stat, list, metadata updates: repeating them changes nothing;
@@ -14,47 +14,37 @@
  * - deletes: a 404 after an attempt that failed in flight means ours landed.
  */
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { ConflictError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
 import type {
+  ChunkedBody,
   ListOptions,
   ListPage,
   ObjectAttributes,
   ObjectDownload,
   ObjectStore,
-  UploadSource,
+  UploadBody,
+  WholeBody,
   WriteOptions,
 } from '../object-store.ts';
-import { deadlineTimer, stallGuarded } from './attempt-timer.ts';
+import { deadlineTimer } from './attempt-timer.ts';
 import type { BlobSigner } from './credentials.ts';
 import type { GcsCallContext } from './gcs-errors.ts';
-import { isChunkList, type GcsCall, type GcsHttp } from './gcs-http.ts';
+import type { GcsCall, GcsHttp } from './gcs-http.ts';
+import { attributesOf, OBJECT_FIELDS, type GcsObjectResource } from './object-resource.ts';
+import { uploadChunked } from './resumable-upload.ts';
 import { withRetries, type AttemptInfo, type RetryPolicy } from './retry.ts';
 import { encodeRfc3986, signReadUrl } from './url-signer.ts';
 
 /** Custom-metadata key carrying the id of the upload that wrote the object. */
 export const UPLOAD_ID_KEY = 'asya-upload-id';
 
-const OBJECT_FIELDS = 'name,size,generation,metageneration,contentType,updated,storageClass,md5Hash,metadata';
-
 /** The JSON metadata part of an upload. */
 interface UploadMetadata {
   readonly name: string;
   readonly contentType: string;
-  readonly md5Hash: string;
-  readonly metadata: Readonly<Record<typeof UPLOAD_ID_KEY, string>>;
-}
-
-interface GcsObjectResource {
-  readonly name?: string;
-  readonly size?: string;
-  readonly generation?: string;
-  readonly metageneration?: string;
-  readonly contentType?: string;
-  readonly updated?: string;
-  readonly storageClass?: string;
+  /** Known up front only for a body received whole. */
   readonly md5Hash?: string;
-  readonly metadata?: Readonly<Record<string, string>>;
+  readonly metadata: Readonly<Record<typeof UPLOAD_ID_KEY, string>>;
 }
 
 export interface GcsStoreOptions {
@@ -65,7 +55,6 @@ export interface GcsStoreOptions {
   readonly signingOrigin: string;
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;
-  readonly resumableThresholdBytes: number;
   /** Told of every retry: operation and the error that caused it. */
   readonly onRetry: (op: string, error: unknown) => void;
 }
@@ -134,30 +123,38 @@ export class GcsObjectStore implements ObjectStore {
     return attributesOf(await this.#statResource(name));
   }
 
-  async write(name: string, source: UploadSource, options: WriteOptions): Promise<ObjectAttributes> {
+  async write(name: string, body: UploadBody, options: WriteOptions): Promise<ObjectAttributes> {
     const context = this.#context(name, options.ifGenerationMatch);
-    const metadata: UploadMetadata = {
-      name,
-      contentType: options.contentType,
-      md5Hash: source.md5Base64,
-      metadata: { [UPLOAD_ID_KEY]: randomUUID() },
-    };
     let query = `fields=${OBJECT_FIELDS}`;
     if (options.ifGenerationMatch !== undefined) query += `&ifGenerationMatch=${options.ifGenerationMatch}`;
+    return body.kind === 'whole'
+      ? this.#writeWhole(name, body, options.contentType, query, context)
+      : this.#writeChunked(name, body, options.contentType, query, context);
+  }
 
+  async #writeWhole(name: string, body: WholeBody, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
+    const metadata: UploadMetadata = { name, contentType, md5Hash: body.md5Base64, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
     // Only transient failures are retried, so a retry means an earlier attempt may have
     // reached GCS and lost only its answer.
     let retries = 0;
-    const noteRetry = (): void => { retries += 1; };
     try {
-      const resource = source.size >= this.#options.resumableThresholdBytes
-        ? await this.#resumableUpload(source, metadata, query, context, noteRetry)
-        : await this.#retrying('write', Number.POSITIVE_INFINITY, () => this.#multipartUpload(source, metadata, query, context), noteRetry);
+      const resource = await this.#retrying('write', Number.POSITIVE_INFINITY, () => this.#multipartUpload(body, metadata, query, context), () => { retries += 1; });
       return attributesOf(resource);
     } catch (error) {
       if (!(error instanceof ConflictError) || retries === 0) throw error;
       return this.#earlierAttemptLanded(metadata, error);
     }
+  }
+
+  /** A lost answer needs no read-back here: the session itself says whether it finalized. */
+  async #writeChunked(name: string, body: ChunkedBody, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
+    const metadata: UploadMetadata = { name, contentType, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
+    const resource = await uploadChunked(
+      { http: this.#http, retry: this.#options.retry, timeoutMs: this.#options.timeoutMs, context, onRetry: (error) => { this.#options.onRetry('write', error); } },
+      { path: `/upload${this.#bucketPath}/o?uploadType=resumable&${query}`, metadataJson: JSON.stringify(metadata), contentType },
+      body,
+    );
+    return attributesOf(resource);
   }
 
   /** A retried write met 412: it succeeded if the object is the one an earlier attempt stored. */
@@ -246,132 +243,23 @@ export class GcsObjectStore implements ObjectStore {
     return this.#jsonCall<GcsObjectResource>('stat', 'GET', `${this.#objectPath(name)}?fields=${OBJECT_FIELDS}`, this.#context(name));
   }
 
-  async #multipartUpload(
-    source: UploadSource,
-    metadata: UploadMetadata,
-    query: string,
-    context: GcsCallContext,
-  ): Promise<GcsObjectResource> {
+  /** One request carrying the metadata and the bytes; sending and answering share one deadline. */
+  async #multipartUpload(body: WholeBody, metadata: UploadMetadata, query: string, context: GcsCallContext): Promise<GcsObjectResource> {
     const boundary = `asya-${randomUUID()}`;
     const head = Buffer.from(
       `--${boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n${JSON.stringify(metadata)}\r\n` +
         `--${boundary}\r\ncontent-type: ${metadata.contentType}\r\n\r\n`,
     );
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-    const path = `/upload${this.#bucketPath}/o?uploadType=multipart&${query}`;
     const headers = {
       'content-type': `multipart/related; boundary=${boundary}`,
-      'content-length': String(head.length + source.size + tail.length),
+      'content-length': String(head.length + body.size + tail.length),
     };
-    const data = source.open(0);
-    if (isChunkList(data)) {
-      // In memory: sending and answering share one deadline; the chunks go out as they are, uncopied.
-      const timer = deadlineTimer(this.#deadline(), context.target);
-      try {
-        return await this.#http.json<GcsObjectResource>(this.#call('write', 'POST', path, timer.signal, context, [head, ...data, tail], headers));
-      } finally {
-        timer.disarm();
-      }
-    }
-    // From the spill file: bounded by stalls, not by a total.
-    const controller = new AbortController();
-    const stream = data;
-    const parts = (async function* (): AsyncGenerator<Uint8Array> {
-      yield head;
-      for await (const chunk of stream) yield chunk as Uint8Array;
-      yield tail;
-    })();
-    const body = Readable.from(stallGuarded(parts, this.#options.timeoutMs, controller, context.target), { objectMode: false });
-    try {
-      return await this.#http.json<GcsObjectResource>(this.#call('write', 'POST', path, controller.signal, context, body, headers));
-    } finally {
-      stream.destroy();
-    }
-  }
-
-  async #resumableUpload(
-    source: UploadSource,
-    metadata: UploadMetadata,
-    query: string,
-    context: GcsCallContext,
-    noteRetry: () => void,
-  ): Promise<GcsObjectResource> {
-    let session: string | undefined;
-    return this.#retrying('write', Number.POSITIVE_INFINITY, async ({ attempt }) => {
-      let offset = 0;
-      if (session !== undefined && attempt > 1) {
-        const status = await this.#sessionStatus(session, source.size, context);
-        if ('resource' in status) return status.resource;
-        if ('expired' in status) session = undefined;
-        else offset = status.offset;
-      }
-      session ??= await this.#startSession(source, metadata, query, context);
-      return this.#sendSession(session, source, offset, context);
-    }, noteRetry);
-  }
-
-  async #startSession(source: UploadSource, metadata: UploadMetadata, query: string, context: GcsCallContext): Promise<string> {
     const timer = deadlineTimer(this.#deadline(), context.target);
-    const call = this.#call('write', 'POST', `/upload${this.#bucketPath}/o?uploadType=resumable&${query}`, timer.signal, context,
-      JSON.stringify(metadata), {
-        'content-type': 'application/json; charset=UTF-8',
-        'x-upload-content-type': metadata.contentType,
-        'x-upload-content-length': String(source.size),
-      });
     try {
-      const answer = await this.#http.send(call);
-      if (answer.status !== 200 && answer.status !== 201) await this.#http.fail(answer, call);
-      await answer.dump();
-      const location = header(answer.headers, 'location');
-      if (location === undefined) throw new UnavailableError(`GCS started an upload of ${context.target} without a session URL`);
-      // The session URL is on the API host; send it through the same pool.
-      const url = new URL(location, this.#http.origin);
-      return `${url.pathname}${url.search}`;
-    } finally {
-      timer.disarm();
-    }
-  }
-
-  async #sendSession(session: string, source: UploadSource, offset: number, context: GcsCallContext): Promise<GcsObjectResource> {
-    const controller = new AbortController();
-    const data = source.open(offset);
-    const body = Readable.from(stallGuarded(data, this.#options.timeoutMs, controller, context.target), { objectMode: false });
-    const last = source.size - 1;
-    const call = this.#call('write', 'PUT', session, controller.signal, context, body, {
-      'content-length': String(source.size - offset),
-      'content-range': `bytes ${offset}-${last}/${source.size}`,
-    });
-    try {
-      const answer = await this.#http.send(call);
-      if (answer.status === 308) {
-        await answer.dump();
-        throw new UnavailableError(`GCS took only part of the upload of ${context.target}; resuming`);
-      }
-      if (answer.status !== 200 && answer.status !== 201) await this.#http.fail(answer, call);
-      return (await answer.json()) as GcsObjectResource;
-    } finally {
-      if (!isChunkList(data)) data.destroy();
-    }
-  }
-
-  async #sessionStatus(
-    session: string,
-    size: number,
-    context: GcsCallContext,
-  ): Promise<{ resource: GcsObjectResource } | { offset: number } | { expired: true }> {
-    const timer = deadlineTimer(this.#deadline(), context.target);
-    const call = this.#call('write', 'PUT', session, timer.signal, context, null, { 'content-range': `bytes */${size}`, 'content-length': '0' });
-    try {
-      const answer = await this.#http.send(call);
-      if (answer.status === 200 || answer.status === 201) return { resource: (await answer.json()) as GcsObjectResource };
-      if (answer.status === 404 || answer.status === 410) {
-        await answer.dump();
-        return { expired: true };
-      }
-      if (answer.status !== 308) await this.#http.fail(answer, call);
-      await answer.dump();
-      const range = /^bytes=0-(\d+)$/.exec(header(answer.headers, 'range') ?? '');
-      return { offset: range?.[1] === undefined ? 0 : Number(range[1]) + 1 };
+      // The received buffers go out as they are, uncopied.
+      const call = this.#call('write', 'POST', `/upload${this.#bucketPath}/o?uploadType=multipart&${query}`, timer.signal, context, [head, ...body.buffers, tail], headers);
+      return await this.#http.json<GcsObjectResource>(call);
     } finally {
       timer.disarm();
     }
@@ -431,19 +319,4 @@ export class GcsObjectStore implements ObjectStore {
 function header(headers: Readonly<Record<string, string | string[] | undefined>>, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function attributesOf(resource: GcsObjectResource): ObjectAttributes {
-  if (resource.name === undefined || resource.generation === undefined) {
-    throw new InternalError('GCS answered an object without its name or generation');
-  }
-  return {
-    name: resource.name,
-    size: Number(resource.size ?? 0),
-    generation: resource.generation,
-    metageneration: resource.metageneration ?? '1',
-    contentType: resource.contentType ?? 'application/octet-stream',
-    updated: resource.updated,
-    storageClass: resource.storageClass,
-  };
 }

@@ -11,7 +11,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { KeyNotFoundError } from '../../errors.ts';
-import type { ListOptions, ListPage, ObjectAttributes, ObjectDownload, ObjectStore, UploadSource, WriteOptions } from '../object-store.ts';
+import type { ListOptions, ListPage, ObjectAttributes, ObjectDownload, ObjectStore, UploadBody, WriteOptions } from '../object-store.ts';
 import type { CacheEntry, CacheIndex } from './cache-index.ts';
 
 export interface ReadCacheEvents {
@@ -67,8 +67,8 @@ export class CachedObjectStore implements ObjectStore {
     return this.#inner.readIfChanged(name, generation);
   }
 
-  async write(name: string, source: UploadSource, options: WriteOptions): Promise<ObjectAttributes> {
-    const attributes = await this.#inner.write(name, source, options);
+  async write(name: string, body: UploadBody, options: WriteOptions): Promise<ObjectAttributes> {
+    const attributes = await this.#inner.write(name, body, options);
     await this.#index.invalidate(name);
     return attributes;
   }

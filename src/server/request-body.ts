@@ -1,0 +1,194 @@
+/**
+ * Receives a request body into memory, never holding more than the memory budget grants.
+ *
+ * Before the first byte is read the body waits its turn for room (first come, first
+ * served): its announced length, or one chunk when it is larger or unannounced. A body
+ * that ends within one chunk is handed over whole (one upload request). A longer one is
+ * handed over chunk by chunk while it still arrives, holding at most two chunks: the one
+ * being uploaded and the one being received; when the budget has room for only one, the
+ * next is received once the store is done with the last. While a body waits, nothing of
+ * it is read, so the client is held back by the socket, not by our memory.
+ *
+ * A body that ends early (client gone, Content-Length not reached, broken chunking) or
+ * grows past the limit throws, so the store never finalizes it.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { BadRequestError, ConnectorError, TooLargeError } from '../errors.ts';
+import type { MemoryBudget } from '../memory-budget.ts';
+import type { BodyChunk, ChunkedBody, UploadBody } from '../store/object-store.ts';
+
+export interface BodyOptions {
+  /** Size of every chunk of a streamed body but the last (CONNECTOR_UPLOAD_CHUNK). */
+  readonly chunkBytes: number;
+  /** Largest body accepted (CONNECTOR_MAX_BODY). */
+  readonly maxBytes: number;
+  /** The Content-Length the client announced, if any: fewer bytes means the body was cut. */
+  readonly declaredLength: number | undefined;
+  readonly budget: MemoryBudget;
+  /** Longest wait for room in the budget before the request is answered 503. */
+  readonly admissionTimeoutMs: number;
+  /** Ends the wait for room when the client leaves. */
+  readonly signal?: AbortSignal;
+  /** Called once room is granted and before the body is read (answers `Expect: 100-continue`). */
+  readonly onAdmitted?: () => void;
+}
+
+/** A body being received: what the store uploads, and the memory it holds until released. */
+export interface ReceivedBody {
+  readonly upload: UploadBody;
+  /** Bytes received so far. */
+  receivedBytes(): number;
+  /** Gives the body's memory back to the budget. Safe to call more than once. */
+  release(): void;
+}
+
+/** GCS takes resumable chunks in multiples of this. */
+const CHUNK_UNIT = 256 * 1024;
+
+/** The configured chunk, lowered (in 256 KiB steps) until two fit in the budget. */
+export function chunkForBudget(configuredBytes: number, budgetBytes: number): number {
+  const fitting = Math.floor(budgetBytes / 2 / CHUNK_UNIT) * CHUNK_UNIT;
+  return Math.max(CHUNK_UNIT, Math.min(configuredBytes, fitting));
+}
+
+export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOptions): Promise<ReceivedBody> {
+  const { budget, chunkBytes, declaredLength } = options;
+  const first = declaredLength !== undefined && declaredLength <= chunkBytes ? declaredLength : chunkBytes;
+  await budget.acquire(first, 'body', 'a request body', options.admissionTimeoutMs, options.signal);
+  let reserved = first;
+  const release = (): void => {
+    budget.release(reserved, 'body');
+    reserved = 0;
+  };
+  const reader = new BodyReader(source[Symbol.asyncIterator](), options);
+  try {
+    options.onAdmitted?.();
+    const head = await reader.fill(chunkBytes);
+    if (reader.ended) {
+      // Only what arrived stays reserved (an unannounced body was granted a whole chunk).
+      budget.release(reserved - head.size, 'body');
+      reserved = head.size;
+      const upload: UploadBody = { kind: 'whole', size: head.size, md5Base64: reader.md5Base64(), buffers: head.buffers };
+      return { upload, receivedBytes: () => reader.total, release };
+    }
+    // Longer than a chunk: streamed. A second chunk lets receiving overlap uploading;
+    // it is taken only when nobody is waiting for room.
+    const window = budget.waiting === 0 && budget.tryReserve(chunkBytes, 'body') ? 2 : 1;
+    reserved += (window - 1) * chunkBytes;
+    return { upload: chunkedBody(reader, head, window, declaredLength), receivedBytes: () => reader.total, release };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** The chunks of a streamed body, at most `window` of them held at once. */
+function chunkedBody(reader: BodyReader, head: { buffers: Buffer[]; size: number }, window: number, declaredSize: number | undefined): ChunkedBody {
+  let pendingFirst: BodyChunk | undefined = { offset: 0, size: head.size, buffers: head.buffers, last: false, md5Base64: undefined };
+  let held = 1;
+  let offset = head.size;
+  let wake: (() => void) | undefined;
+  return {
+    kind: 'chunked',
+    declaredSize,
+    async next() {
+      if (pendingFirst !== undefined) {
+        const chunk = pendingFirst;
+        pendingFirst = undefined;
+        return chunk;
+      }
+      while (held >= window) await new Promise<void>((resolve) => { wake = resolve; });
+      held += 1;
+      try {
+        const part = await reader.fill(reader.chunkBytes);
+        const chunk: BodyChunk = { offset, size: part.size, buffers: part.buffers, last: reader.ended, md5Base64: reader.ended ? reader.md5Base64() : undefined };
+        offset += part.size;
+        return chunk;
+      } catch (error) {
+        held -= 1;
+        throw error;
+      }
+    },
+    done() {
+      held -= 1;
+      const resume = wake;
+      wake = undefined;
+      resume?.();
+    },
+  };
+}
+
+/** Pulls a body's buffers, hashing and checking its length on the way. */
+class BodyReader {
+  readonly chunkBytes: number;
+  total = 0;
+  ended = false;
+  readonly #source: AsyncIterator<Buffer>;
+  readonly #options: BodyOptions;
+  readonly #hash: Hash = createHash('md5');
+  /** The rest of a buffer that went past the end of the last chunk. */
+  #carry: Buffer | undefined;
+
+  constructor(source: AsyncIterator<Buffer>, options: BodyOptions) {
+    this.#source = source;
+    this.#options = options;
+    this.chunkBytes = options.chunkBytes;
+  }
+
+  /** Reads until `limit` bytes or the end of the body; the buffers are views of what arrived. */
+  async fill(limit: number): Promise<{ buffers: Buffer[]; size: number }> {
+    const buffers: Buffer[] = [];
+    let size = 0;
+    while (size < limit && !this.ended) {
+      const buffer = this.#carry ?? await this.#pull();
+      this.#carry = undefined;
+      if (buffer === undefined) break;
+      const room = limit - size;
+      if (buffer.length > room) {
+        this.#carry = buffer.subarray(room);
+        buffers.push(buffer.subarray(0, room));
+        size += room;
+      } else {
+        buffers.push(buffer);
+        size += buffer.length;
+      }
+    }
+    // A body that reached its announced length is complete; see its end now, so that its
+    // last chunk is known to be the last.
+    if (!this.ended && this.#carry === undefined && this.total === this.#options.declaredLength) await this.#pull();
+    return { buffers, size };
+  }
+
+  md5Base64(): string {
+    return this.#hash.copy().digest('base64');
+  }
+
+  /** The next buffer, or undefined at the end (which is checked against the announced length). */
+  async #pull(): Promise<Buffer | undefined> {
+    let step: IteratorResult<Buffer>;
+    try {
+      step = await this.#source.next();
+    } catch (error) {
+      if (error instanceof ConnectorError) throw error;
+      throw new BadRequestError(`request body was cut short after ${this.total} bytes (${error instanceof Error ? error.message : String(error)}); nothing was stored`);
+    }
+    if (step.done === true) {
+      const declared = this.#options.declaredLength;
+      if (declared !== undefined && this.total !== declared) {
+        throw new BadRequestError(`request body ended after ${this.total} of ${declared} bytes; nothing was stored`);
+      }
+      this.ended = true;
+      return undefined;
+    }
+    const buffer = step.value;
+    this.total += buffer.length;
+    if (this.total > this.#options.maxBytes) {
+      throw new TooLargeError(`request body is over the ${this.#options.maxBytes}-byte limit (CONNECTOR_MAX_BODY); nothing was stored`);
+    }
+    if (this.#options.declaredLength !== undefined && this.total > this.#options.declaredLength) {
+      throw new BadRequestError(`request body is longer than its Content-Length of ${this.#options.declaredLength}; nothing was stored`);
+    }
+    this.#hash.update(buffer);
+    return buffer;
+  }
+}
