@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import { MemoryBudget } from '../src/memory-budget.ts';
+import { ChunkPool } from '../src/server/chunk-pool.ts';
 import { receiveBody } from '../src/server/request-body.ts';
 import { createGcsStore } from '../src/store/gcs/create-gcs-store.ts';
 import type { GcsObjectStore } from '../src/store/gcs/gcs-store.ts';
@@ -82,7 +83,7 @@ function directStore(origin: string, bucket: string): GcsObjectStore {
 /** Writes `bytes` of the pattern straight to the store, streamed in chunks as the connector streams a large PUT. */
 async function writeStreamed(store: GcsObjectStore, name: string, bytes: number): Promise<void> {
   const received = await receiveBody(patternStream(bytes), {
-    chunkBytes: 8 * MIB, maxBytes: bytes, declaredLength: bytes, budget: new MemoryBudget(64 * MIB), admissionTimeoutMs: 1_000,
+    pool: new ChunkPool(8 * MIB), maxBytes: bytes, declaredLength: bytes, budget: new MemoryBudget(64 * MIB), admissionTimeoutMs: 1_000,
   });
   try {
     await store.write(name, received.upload, { contentType: 'application/octet-stream' });

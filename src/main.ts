@@ -5,6 +5,7 @@
  * Exit codes: 0 clean stop; 1 start-up failed (bucket missing, no permission, GCS
  * unreachable, socket path taken); 78 configuration error (EX_CONFIG).
  */
+import { enableBufferReclaim } from './buffer-reclaim.ts';
 import { loadConfig, ConfigError, obsoleteSettings, type Config } from './config.ts';
 import { ConnectorError } from './errors.ts';
 import { KeySpace } from './keys.ts';
@@ -14,6 +15,7 @@ import { createConnectorMetrics, type ConnectorMetrics } from './metrics/connect
 import { createProtocolServer, OPS_TIMEOUTS, SOCKET_TIMEOUTS } from './server/protocol-server.ts';
 import { opsRoute } from './server/router.ts';
 import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
+import { ChunkPool } from './server/chunk-pool.ts';
 import { chunkForBudget } from './server/request-body.ts';
 import { StateService } from './state/state-service.ts';
 import { BackendHealth } from './store/backend-health.ts';
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
     process.exit(EXIT_CONFIG);
   }
   const logger = createLogger(config.logLevel);
+  enableBufferReclaim();
   const memoryLimit = containerMemoryLimit();
   const budget = new MemoryBudget(config.memoryBudgetBytes ?? defaultBudgetBytes(memoryLimit, process.memoryUsage.rss()));
   for (const warning of obsoleteSettings(process.env)) logger.warn(warning);
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
     health,
     metrics,
     logger,
-    uploadChunkBytes,
+    uploadChunks: new ChunkPool(uploadChunkBytes),
     maxBodyBytes: config.maxBodyBytes,
     budget,
     bodyRate: { minBytesPerSecond: config.bodyMinBytesPerSecond, windowMs: config.bodyWindowMs },

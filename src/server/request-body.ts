@@ -13,13 +13,15 @@
  * grows past the limit throws, so the store never finalizes it.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { noteBufferBytes } from '../buffer-reclaim.ts';
 import { BadRequestError, ConnectorError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 import type { BodyChunk, ChunkedBody, UploadBody } from '../store/object-store.ts';
+import type { ChunkPool } from './chunk-pool.ts';
 
 export interface BodyOptions {
-  /** Size of every chunk of a streamed body but the last (CONNECTOR_UPLOAD_CHUNK). */
-  readonly chunkBytes: number;
+  /** Buffers for the chunks of a streamed body; their size is the chunk size (CONNECTOR_UPLOAD_CHUNK). */
+  readonly pool: ChunkPool;
   /** Largest body accepted (CONNECTOR_MAX_BODY). */
   readonly maxBytes: number;
   /** The Content-Length the client announced, if any: fewer bytes means the body was cut. */
@@ -52,7 +54,8 @@ export function chunkForBudget(configuredBytes: number, budgetBytes: number): nu
 }
 
 export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOptions): Promise<ReceivedBody> {
-  const { budget, chunkBytes, declaredLength } = options;
+  const { budget, declaredLength } = options;
+  const chunkBytes = options.pool.chunkBytes;
   const first = declaredLength !== undefined && declaredLength <= chunkBytes ? declaredLength : chunkBytes;
   await budget.acquire(first, 'body', 'a request body', options.admissionTimeoutMs, options.signal);
   let reserved = first;
@@ -61,9 +64,11 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
     reserved = 0;
   };
   const reader = new BodyReader(source[Symbol.asyncIterator](), options);
+  // An announced length over one chunk is streamed for sure: copy from the start.
+  const pooled = declaredLength !== undefined && declaredLength > chunkBytes ? options.pool.take() : undefined;
   try {
     options.onAdmitted?.();
-    const head = await reader.fill(chunkBytes);
+    const head = await reader.fill(chunkBytes, pooled);
     if (reader.ended) {
       // Only what arrived stays reserved (an unannounced body was granted a whole chunk).
       budget.release(reserved - head.size, 'body');
@@ -75,16 +80,27 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
     // it is taken only when nobody is waiting for room.
     const window = budget.waiting === 0 && budget.tryReserve(chunkBytes, 'body') ? 2 : 1;
     reserved += (window - 1) * chunkBytes;
-    return { upload: chunkedBody(reader, head, window, declaredLength), receivedBytes: () => reader.total, release };
+    return { upload: chunkedBody(reader, options.pool, { ...head, pooled }, window, declaredLength), receivedBytes: () => reader.total, release };
   } catch (error) {
+    if (pooled !== undefined) options.pool.give(pooled);
     release();
     throw error;
   }
 }
 
-/** The chunks of a streamed body, at most `window` of them held at once. */
-function chunkedBody(reader: BodyReader, head: { buffers: Buffer[]; size: number }, window: number, declaredSize: number | undefined): ChunkedBody {
-  let pendingFirst: BodyChunk | undefined = { offset: 0, size: head.size, buffers: head.buffers, last: false, md5Base64: undefined };
+/** The chunks of a streamed body, at most `window` of them held at once, each copied into a pool buffer. */
+function chunkedBody(
+  reader: BodyReader,
+  pool: ChunkPool,
+  head: { buffers: Buffer[]; size: number; pooled: Buffer | undefined },
+  window: number,
+  declaredSize: number | undefined,
+): ChunkedBody {
+  const first: BodyChunk = { offset: 0, size: head.size, buffers: head.buffers, last: false, md5Base64: undefined };
+  /** The pool buffer behind each chunk handed out and not yet done. */
+  const pooledOf = new Map<BodyChunk, Buffer>();
+  if (head.pooled !== undefined) pooledOf.set(first, head.pooled);
+  let pendingFirst: BodyChunk | undefined = first;
   let held = 1;
   let offset = head.size;
   let wake: (() => void) | undefined;
@@ -99,18 +115,24 @@ function chunkedBody(reader: BodyReader, head: { buffers: Buffer[]; size: number
       }
       while (held >= window) await new Promise<void>((resolve) => { wake = resolve; });
       held += 1;
+      const buffer = pool.take();
       try {
-        const part = await reader.fill(reader.chunkBytes);
+        const part = await reader.fill(pool.chunkBytes, buffer);
         const chunk: BodyChunk = { offset, size: part.size, buffers: part.buffers, last: reader.ended, md5Base64: reader.ended ? reader.md5Base64() : undefined };
+        pooledOf.set(chunk, buffer);
         offset += part.size;
         return chunk;
       } catch (error) {
         held -= 1;
+        pool.give(buffer);
         throw error;
       }
     },
-    done() {
+    done(chunk) {
       held -= 1;
+      const buffer = pooledOf.get(chunk);
+      pooledOf.delete(chunk);
+      if (buffer !== undefined) pool.give(buffer);
       const resume = wake;
       wake = undefined;
       resume?.();
@@ -120,7 +142,6 @@ function chunkedBody(reader: BodyReader, head: { buffers: Buffer[]; size: number
 
 /** Pulls a body's buffers, hashing and checking its length on the way. */
 class BodyReader {
-  readonly chunkBytes: number;
   total = 0;
   ended = false;
   readonly #source: AsyncIterator<Buffer>;
@@ -132,11 +153,13 @@ class BodyReader {
   constructor(source: AsyncIterator<Buffer>, options: BodyOptions) {
     this.#source = source;
     this.#options = options;
-    this.chunkBytes = options.chunkBytes;
   }
 
-  /** Reads until `limit` bytes or the end of the body; the buffers are views of what arrived. */
-  async fill(limit: number): Promise<{ buffers: Buffer[]; size: number }> {
+  /**
+   * Reads until `limit` bytes or the end of the body: copied into `target` when given
+   * (answered as one view of it), else answered as views of the buffers that arrived.
+   */
+  async fill(limit: number, target?: Buffer): Promise<{ buffers: Buffer[]; size: number }> {
     const buffers: Buffer[] = [];
     let size = 0;
     while (size < limit && !this.ended) {
@@ -144,15 +167,13 @@ class BodyReader {
       this.#carry = undefined;
       if (buffer === undefined) break;
       const room = limit - size;
-      if (buffer.length > room) {
-        this.#carry = buffer.subarray(room);
-        buffers.push(buffer.subarray(0, room));
-        size += room;
-      } else {
-        buffers.push(buffer);
-        size += buffer.length;
-      }
+      const taken = buffer.length > room ? buffer.subarray(0, room) : buffer;
+      if (buffer.length > room) this.#carry = buffer.subarray(room);
+      if (target === undefined) buffers.push(taken);
+      else taken.copy(target, size);
+      size += taken.length;
     }
+    if (target !== undefined) buffers.push(target.subarray(0, size));
     // A body that reached its announced length is complete; see its end now, so that its
     // last chunk is known to be the last.
     if (!this.ended && this.#carry === undefined && this.total === this.#options.declaredLength) await this.#pull();
@@ -189,6 +210,7 @@ class BodyReader {
       throw new BadRequestError(`request body is longer than its Content-Length of ${this.#options.declaredLength}; nothing was stored`);
     }
     this.#hash.update(buffer);
+    noteBufferBytes(buffer.length);
     return buffer;
   }
 }

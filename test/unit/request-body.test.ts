@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { BadRequestError, TooLargeError, UnavailableError } from '../../src/errors.ts';
 import { MemoryBudget } from '../../src/memory-budget.ts';
+import { ChunkPool } from '../../src/server/chunk-pool.ts';
 import { chunkForBudget, receiveBody, type BodyOptions } from '../../src/server/request-body.ts';
 import type { BodyChunk, ChunkedBody } from '../../src/store/object-store.ts';
 
@@ -13,7 +14,7 @@ async function* pieces(...parts: string[]): AsyncGenerator<Buffer> {
 }
 
 function options(overrides: Partial<BodyOptions> = {}): BodyOptions {
-  return { chunkBytes: CHUNK, maxBytes: 1000, declaredLength: undefined, budget: new MemoryBudget(1000), admissionTimeoutMs: 10_000, ...overrides };
+  return { pool: new ChunkPool(CHUNK), maxBytes: 1000, declaredLength: undefined, budget: new MemoryBudget(1000), admissionTimeoutMs: 10_000, ...overrides };
 }
 
 function md5(text: string): string {
@@ -29,12 +30,12 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise(setImmediate);
 }
 
-/** Every chunk of a chunked body, each handed back at once. */
-async function allChunks(body: ChunkedBody): Promise<BodyChunk[]> {
-  const chunks: BodyChunk[] = [];
+/** Every chunk of a chunked body, each handed back at once (its bytes read first, since its buffer is then reused). */
+async function allChunks(body: ChunkedBody): Promise<(BodyChunk & { text: string })[]> {
+  const chunks: (BodyChunk & { text: string })[] = [];
   for (;;) {
     const chunk = await body.next();
-    chunks.push(chunk);
+    chunks.push({ ...chunk, text: text(chunk) });
     body.done(chunk);
     if (chunk.last) return chunks;
   }
@@ -69,7 +70,7 @@ describe('receiveBody', () => {
     assert.equal(received.upload.kind, 'chunked');
     if (received.upload.kind !== 'chunked') return;
     const chunks = await allChunks(received.upload);
-    assert.deepEqual(chunks.map(text), ['abcdefgh', 'ijklmnop', 'qrstu']);
+    assert.deepEqual(chunks.map((chunk) => chunk.text), ['abcdefgh', 'ijklmnop', 'qrstu']);
     assert.deepEqual(chunks.map((chunk) => chunk.offset), [0, 8, 16]);
     assert.deepEqual(chunks.map((chunk) => chunk.last), [false, false, true]);
     assert.equal(chunks.at(-1)?.md5Base64, md5(body));
@@ -139,13 +140,24 @@ describe('receiveBody', () => {
   it('refuses a body shorter than its Content-Length, one over the limit, and one whose stream fails', async () => {
     await assert.rejects(receiveBody(pieces('abcde'), options({ declaredLength: 7 })), (error: unknown) =>
       error instanceof BadRequestError && /ended after 5 of 7 bytes/.test(error.message));
-    await assert.rejects(receiveBody(pieces('x'.repeat(600), 'y'.repeat(600)), options({ chunkBytes: 2048, budget: new MemoryBudget(4096) })), TooLargeError);
+    await assert.rejects(receiveBody(pieces('x'.repeat(600), 'y'.repeat(600)), options({ pool: new ChunkPool(2048), budget: new MemoryBudget(4096) })), TooLargeError);
     async function* failing(): AsyncGenerator<Buffer> {
       yield Buffer.from('abc');
       throw new Error('socket hang up');
     }
     await assert.rejects(receiveBody(failing(), options()), (error: unknown) =>
       error instanceof BadRequestError && /cut short after 3 bytes \(socket hang up\)/.test(error.message));
+  });
+
+  it('copies the chunks of a streamed body into pool buffers, reused once handed back', async () => {
+    const pool = new ChunkPool(CHUNK);
+    const received = await receiveBody(pieces('a'.repeat(8), 'b'.repeat(8), 'c'.repeat(8), 'd'), options({ pool, declaredLength: 25 }));
+    assert.equal(received.upload.kind, 'chunked');
+    if (received.upload.kind !== 'chunked') return;
+    const chunks = await allChunks(received.upload);
+    assert.deepEqual(chunks.map((chunk) => chunk.text), ['aaaaaaaa', 'bbbbbbbb', 'cccccccc', 'd']);
+    assert.equal(pool.freeCount, 1, 'one buffer served every chunk, each handed back before the next');
+    received.release();
   });
 
   it('fails the chunk being received when a streamed body is cut, and its memory can be given back', async () => {

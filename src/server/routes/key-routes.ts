@@ -3,6 +3,7 @@
  * `GET /keys/`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { noteBufferBytes } from '../../buffer-reclaim.ts';
 import { BadRequestError } from '../../errors.ts';
 import { rateGuarded } from '../body-rate-guard.ts';
 import { receiveBody } from '../request-body.ts';
@@ -24,7 +25,10 @@ export async function getKey(_req: IncomingMessage, res: ServerResponse, rawKey:
   res.setHeader('etag', etagOf(download.generation));
   if (download.size !== undefined) res.setHeader('content-length', download.size);
   if (download.lastModified !== undefined) res.setHeader('last-modified', download.lastModified);
-  download.body.on('data', (chunk: Buffer) => { ctx.metrics.bytesOut.inc({}, chunk.length); });
+  download.body.on('data', (chunk: Buffer) => {
+    ctx.metrics.bytesOut.inc({}, chunk.length);
+    noteBufferBytes(chunk.length);
+  });
   try {
     await sendStream(download.body, res);
   } catch (error) {
@@ -43,7 +47,7 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   const contentType = checkContentType(req.headers['content-type']?.trim() || 'application/octet-stream', 'Content-Type');
   plainTransferEncoding(req);
   const received = await receiveBody(req.complete ? req : rateGuarded(req, ctx.bodyRate), {
-    chunkBytes: ctx.uploadChunkBytes,
+    pool: ctx.uploadChunks,
     maxBytes: ctx.maxBodyBytes,
     declaredLength: length,
     budget: ctx.budget,
