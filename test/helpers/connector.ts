@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { memoryMiB } from './proc.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -54,7 +54,6 @@ export function connectorEnv(options: ConnectorOptions, socketPath: string): Rec
     CONNECTOR_SOCKET: socketPath,
     STATE_BUCKET: options.bucket,
     STORAGE_EMULATOR_HOST: options.emulatorOrigin,
-    CONNECTOR_TMPDIR: dirname(socketPath),
     GCS_TIMEOUT_MS: '5000',
     // Never let google-auth-library look for a GCE metadata server from a test.
     METADATA_SERVER_DETECTION: 'none',

@@ -135,7 +135,7 @@ function trackSession(sessions: Map<string, { persisted: number; finalBody?: Buf
   const session = sessions.get(uploadId) ?? { persisted: 0 };
   sessions.set(uploadId, session);
   if (upstreamRes.statusCode === 308) {
-    const end = /^bytes=0-(\d+)$/.exec(String(upstreamRes.headers.range ?? ''))?.[1];
+    const end = /^bytes=0-(\d+)$/.exec(upstreamRes.headers.range ?? '')?.[1];
     if (end !== undefined) session.persisted = Number(end) + 1;
     return;
   }

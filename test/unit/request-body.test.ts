@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import { BadRequestError, TooLargeError, UnavailableError } from '../../src/errors.ts';
 import { MemoryBudget } from '../../src/memory-budget.ts';
 import { ChunkPool } from '../../src/server/chunk-pool.ts';
-import { chunkForBudget, receiveBody, type BodyOptions } from '../../src/server/request-body.ts';
-import type { BodyChunk, ChunkedBody } from '../../src/store/object-store.ts';
+import { chunkForBudget, receiveBody, type BodyOptions, type ReceivedBody } from '../../src/server/request-body.ts';
+import type { BodyChunk, ChunkedBody, WholeBody } from '../../src/store/object-store.ts';
 
 const CHUNK = 8;
 
@@ -23,6 +23,27 @@ function md5(text: string): string {
 
 function text(chunk: BodyChunk): string {
   return Buffer.concat(chunk.buffers).toString();
+}
+
+function whole(received: ReceivedBody): WholeBody {
+  if (received.upload.kind !== 'whole') assert.fail(`expected a whole body, got ${received.upload.kind}`);
+  return received.upload;
+}
+
+function chunked(received: ReceivedBody): ChunkedBody {
+  if (received.upload.kind !== 'chunked') assert.fail(`expected a chunked body, got ${received.upload.kind}`);
+  return received.upload;
+}
+
+/** What `promise` resolved to so far (undefined while pending). */
+function settled<T>(promise: Promise<T>): () => T | undefined {
+  let value: T | undefined;
+  void promise.then((resolved) => { value = resolved; });
+  return () => value;
+}
+
+function textOf(chunk: BodyChunk | undefined): string | undefined {
+  return chunk === undefined ? undefined : text(chunk);
 }
 
 /** Lets every promise that can settle now settle. */
@@ -45,11 +66,10 @@ describe('receiveBody', () => {
   it('hands over a body within one chunk whole, with its MD5, holding only its size', async () => {
     const budget = new MemoryBudget(1000);
     const received = await receiveBody(pieces('hel', 'lo'), options({ declaredLength: 5, budget }));
-    assert.equal(received.upload.kind, 'whole');
-    if (received.upload.kind !== 'whole') return;
-    assert.equal(Buffer.concat(received.upload.buffers).toString(), 'hello');
-    assert.equal(received.upload.size, 5);
-    assert.equal(received.upload.md5Base64, md5('hello'));
+    const body = whole(received);
+    assert.equal(Buffer.concat(body.buffers).toString(), 'hello');
+    assert.equal(body.size, 5);
+    assert.equal(body.md5Base64, md5('hello'));
     assert.equal(budget.used('body'), 5);
     received.release();
     received.release();
@@ -59,7 +79,7 @@ describe('receiveBody', () => {
   it('gives back the rest of the chunk granted to a short body of unannounced length', async () => {
     const budget = new MemoryBudget(1000);
     const received = await receiveBody(pieces('abc'), options({ budget }));
-    assert.equal(received.upload.kind, 'whole');
+    whole(received);
     assert.equal(budget.used('body'), 3);
     received.release();
   });
@@ -67,9 +87,7 @@ describe('receiveBody', () => {
   it('streams a longer body in exact chunks (split across arriving buffers), the MD5 on the last', async () => {
     const body = 'abcdefghijklmnopqrstu';
     const received = await receiveBody(pieces('abcde', 'fghijklmnop', 'qrstu'), options());
-    assert.equal(received.upload.kind, 'chunked');
-    if (received.upload.kind !== 'chunked') return;
-    const chunks = await allChunks(received.upload);
+    const chunks = await allChunks(chunked(received));
     assert.deepEqual(chunks.map((chunk) => chunk.text), ['abcdefgh', 'ijklmnop', 'qrstu']);
     assert.deepEqual(chunks.map((chunk) => chunk.offset), [0, 8, 16]);
     assert.deepEqual(chunks.map((chunk) => chunk.last), [false, false, true]);
@@ -81,19 +99,15 @@ describe('receiveBody', () => {
 
   it('ends an unannounced body that fills its last chunk exactly with an empty last chunk', async () => {
     const received = await receiveBody(pieces('abcdefgh', 'ijklmnop'), options());
-    assert.equal(received.upload.kind, 'chunked');
-    if (received.upload.kind !== 'chunked') return;
-    const chunks = await allChunks(received.upload);
+    const chunks = await allChunks(chunked(received));
     assert.deepEqual(chunks.map((chunk) => [chunk.size, chunk.last]), [[8, false], [8, false], [0, true]]);
     received.release();
   });
 
   it('knows the last chunk of an announced body that fills it exactly', async () => {
     const received = await receiveBody(pieces('abcdefgh', 'ijklmnop'), options({ declaredLength: 16 }));
-    assert.equal(received.upload.kind, 'chunked');
-    if (received.upload.kind !== 'chunked') return;
-    assert.equal(received.upload.declaredSize, 16);
-    const chunks = await allChunks(received.upload);
+    assert.equal(chunked(received).declaredSize, 16);
+    const chunks = await allChunks(chunked(received));
     assert.deepEqual(chunks.map((chunk) => [chunk.size, chunk.last]), [[8, false], [8, true]]);
     received.release();
   });
@@ -101,20 +115,17 @@ describe('receiveBody', () => {
   it('holds two chunks when the budget has room: the next is received while the first is out', async () => {
     const budget = new MemoryBudget(2 * CHUNK);
     const received = await receiveBody(pieces('a'.repeat(8), 'b'.repeat(8), 'c'.repeat(8), 'd'), options({ budget }));
-    assert.equal(received.upload.kind, 'chunked');
-    if (received.upload.kind !== 'chunked') return;
-    const upload = received.upload;
+    const upload = chunked(received);
     assert.equal(budget.used('body'), 2 * CHUNK);
     const first = await upload.next();
     const second = await upload.next();
     assert.equal(text(second), 'bbbbbbbb');
-    let third: BodyChunk | undefined;
-    void upload.next().then((chunk) => { third = chunk; });
+    const third = settled(upload.next());
     await settle();
-    assert.equal(third, undefined, 'a third chunk waits until the first is handed back');
+    assert.equal(third(), undefined, 'a third chunk waits until the first is handed back');
     upload.done(first);
     await settle();
-    assert.equal(third === undefined ? undefined : text(third), 'cccccccc');
+    assert.equal(textOf(third()), 'cccccccc');
     received.release();
     assert.equal(budget.used('body'), 0);
   });
@@ -122,18 +133,15 @@ describe('receiveBody', () => {
   it('holds one chunk when the budget has room for only one: receiving waits for the upload', async () => {
     const budget = new MemoryBudget(CHUNK + 4);
     const received = await receiveBody(pieces('a'.repeat(8), 'b'.repeat(8), 'c'), options({ budget }));
-    assert.equal(received.upload.kind, 'chunked');
-    if (received.upload.kind !== 'chunked') return;
-    const upload = received.upload;
+    const upload = chunked(received);
     assert.equal(budget.used('body'), CHUNK);
     const first = await upload.next();
-    let second: BodyChunk | undefined;
-    void upload.next().then((chunk) => { second = chunk; });
+    const second = settled(upload.next());
     await settle();
-    assert.equal(second, undefined);
+    assert.equal(second(), undefined, 'the second chunk waits until the first is handed back');
     upload.done(first);
     await settle();
-    assert.equal(second === undefined ? undefined : text(second), 'bbbbbbbb');
+    assert.equal(textOf(second()), 'bbbbbbbb');
     received.release();
   });
 
@@ -152,9 +160,7 @@ describe('receiveBody', () => {
   it('copies the chunks of a streamed body into pool buffers, reused once handed back', async () => {
     const pool = new ChunkPool(CHUNK);
     const received = await receiveBody(pieces('a'.repeat(8), 'b'.repeat(8), 'c'.repeat(8), 'd'), options({ pool, declaredLength: 25 }));
-    assert.equal(received.upload.kind, 'chunked');
-    if (received.upload.kind !== 'chunked') return;
-    const chunks = await allChunks(received.upload);
+    const chunks = await allChunks(chunked(received));
     assert.deepEqual(chunks.map((chunk) => chunk.text), ['aaaaaaaa', 'bbbbbbbb', 'cccccccc', 'd']);
     assert.equal(pool.freeCount, 1, 'one buffer served every chunk, each handed back before the next');
     received.release();
@@ -163,11 +169,10 @@ describe('receiveBody', () => {
   it('fails the chunk being received when a streamed body is cut, and its memory can be given back', async () => {
     const budget = new MemoryBudget(1000);
     const received = await receiveBody(pieces('abcdefgh', 'ij'), options({ declaredLength: 20, budget }));
-    assert.equal(received.upload.kind, 'chunked');
-    if (received.upload.kind !== 'chunked') return;
-    const first = await received.upload.next();
-    received.upload.done(first);
-    await assert.rejects(received.upload.next(), /ended after 10 of 20 bytes/);
+    const upload = chunked(received);
+    const first = await upload.next();
+    upload.done(first);
+    await assert.rejects(upload.next(), /ended after 10 of 20 bytes/);
     received.release();
     assert.equal(budget.used('body'), 0);
   });
