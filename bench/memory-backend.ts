@@ -6,11 +6,24 @@
  * type, and listing with prefix, delimiter and pages. fake-gcs-server serializes requests,
  * which hides the connector's own cost; this does not.
  *
- *   node bench/memory-backend.ts [--port 0]     prints {"origin": "..."} on stdout
+ * To behave like GCS where large objects are concerned, it can limit every stream (each
+ * request's body, either way) to a bandwidth and delay every answer by a first-byte
+ * latency; media downloads take `Range` and `generation`.
+ *
+ *   node bench/memory-backend.ts [--port 0] [--stream-mibps 0] [--first-byte-ms 0]
+ *     prints {"origin": "..."} on stdout; 0 means no limit, no delay
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, 'stream-mibps': { type: 'string', default: '0' }, 'first-byte-ms': { type: 'string', default: '0' } } });
+/** Bytes per millisecond one stream may move; 0: unlimited. */
+const STREAM_BYTES_PER_MS = (Number(values['stream-mibps']) * 1024 * 1024) / 1000;
+const FIRST_BYTE_MS = Number(values['first-byte-ms']);
+/** Piece size of paced downloads. */
+const PIECE = 64 * 1024;
 
 interface StoredObject {
   readonly name: string;
@@ -68,10 +81,38 @@ function sendError(res: ServerResponse, status: number, message: string): void {
   sendJson(res, status, { error: { code: status, message, errors: [{ message, reason: 'bench' }] } });
 }
 
+/** Waits until a stream that started at `startedAt` may have moved `bytes`. */
+async function pace(startedAt: number, bytes: number): Promise<void> {
+  if (STREAM_BYTES_PER_MS === 0) return;
+  const due = startedAt + bytes / STREAM_BYTES_PER_MS;
+  const now = performance.now();
+  if (due > now + 1) await sleep(due - now);
+}
+
 async function readBody(req: IncomingMessage): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const startedAt = performance.now();
+  let received = 0;
+  for await (const chunk of req) {
+    chunks.push(chunk as Buffer);
+    received += (chunk as Buffer).length;
+    await pace(startedAt, received);
+  }
   return chunks;
+}
+
+/** The object's bytes from `start` to `end` (inclusive), as views. */
+function slices(chunks: readonly Buffer[], start: number, end: number): Buffer[] {
+  const out: Buffer[] = [];
+  let offset = 0;
+  for (const chunk of chunks) {
+    const from = Math.max(start - offset, 0);
+    const to = Math.min(end + 1 - offset, chunk.length);
+    if (from < to) out.push(chunk.subarray(from, to));
+    offset += chunk.length;
+    if (offset > end) break;
+  }
+  return out;
 }
 
 function precondition(query: URLSearchParams, current: StoredObject | undefined): number | undefined {
@@ -95,19 +136,31 @@ function md5Of(chunks: readonly Buffer[]): string {
   return hash.digest('base64');
 }
 
-async function download(res: ServerResponse, object: StoredObject): Promise<void> {
+async function download(req: IncomingMessage, res: ServerResponse, object: StoredObject): Promise<void> {
   stats.media_requests++;
-  res.writeHead(200, {
+  const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+  const start = range === null ? 0 : Number(range[1]);
+  const end = range === null ? object.size - 1 : Math.min(Number(range[2]), object.size - 1);
+  res.writeHead(range === null ? 200 : 206, {
     'content-type': object.contentType,
-    'content-length': object.size,
+    'content-length': Math.max(0, end - start + 1),
+    ...(range === null ? {} : { 'content-range': `bytes ${start}-${end}/${object.size}` }),
     'x-goog-generation': String(object.generation),
     'x-goog-metageneration': String(object.metageneration),
+    'x-goog-hash': `md5=${object.md5Base64}`,
     'last-modified': new Date(object.updated).toUTCString(),
   });
-  for (const chunk of object.chunks) {
-    stats.media_bytes_sent += chunk.length;
-    if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
-    if (res.destroyed) return;
+  const startedAt = performance.now();
+  let sent = 0;
+  for (const chunk of slices(object.chunks, start, end)) {
+    for (let at = 0; at < chunk.length; at += PIECE) {
+      const piece = chunk.subarray(at, at + PIECE);
+      stats.media_bytes_sent += piece.length;
+      sent += piece.length;
+      if (!res.write(piece)) await new Promise((resolve) => res.once('drain', resolve));
+      if (res.destroyed) return;
+      await pace(startedAt, sent);
+    }
   }
   res.end();
 }
@@ -163,6 +216,7 @@ function splitMultipart(body: Buffer, boundary: string): { metadata: Record<stri
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
+  if (FIRST_BYTE_MS > 0) await sleep(FIRST_BYTE_MS);
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
@@ -196,7 +250,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, origin: string)
       object.metageneration++;
       sendJson(res, 200, resource(object)); return;
     }
-    if (query.get('alt') === 'media') return download(res, object);
+    const pinned = query.get('generation');
+    if (pinned !== null && pinned !== String(object.generation)) { sendError(res, 404, `No such object: bench/${name}#${pinned}`); return; }
+    if (query.get('alt') === 'media') return download(req, res, object);
     sendJson(res, 200, resource(object)); return;
   }
 
@@ -265,9 +321,9 @@ async function resumablePut(req: IncomingMessage, res: ServerResponse, id: strin
   const total = range[3] === '*' ? undefined : Number(range[3]);
   if (range[1] !== undefined) {
     if (Number(range[1]) !== session.received) { sendError(res, 400, 'upload offset does not match what was received'); return; }
-    for await (const chunk of req) {
-      session.chunks.push(chunk as Buffer);
-      session.received += (chunk as Buffer).length;
+    for (const chunk of await readBody(req)) {
+      session.chunks.push(chunk);
+      session.received += chunk.length;
     }
   } else {
     await readBody(req);
@@ -285,7 +341,6 @@ async function resumablePut(req: IncomingMessage, res: ServerResponse, id: strin
   sendJson(res, 200, resource(store(session.name, session.chunks, session.received, session.contentType, session.metadata, md5Base64)));
 }
 
-const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
 const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   handle(req, res, origin).catch((error: unknown) => {
     if (!res.headersSent) sendError(res, 500, String(error));

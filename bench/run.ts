@@ -6,7 +6,6 @@
  *
  * Never part of the test suite's pass/fail: it prints figures, it asserts nothing.
  */
-import { spawnSync } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -16,13 +15,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import { MemoryBudget } from '../src/memory-budget.ts';
-import { ChunkPool } from '../src/server/chunk-pool.ts';
 import { receiveBody } from '../src/server/request-body.ts';
 import { createGcsStore } from '../src/store/gcs/create-gcs-store.ts';
 import type { GcsObjectStore } from '../src/store/gcs/gcs-store.ts';
 import { startConnector, type Connector } from '../test/helpers/connector.ts';
 import { startEmulator } from '../test/helpers/emulator.ts';
 import { cpuMs, memoryMiB } from '../test/helpers/proc.ts';
+import { buildDist, DIST_ARGS, SRC_ARGS } from './dist.ts';
 import { median, runLoad } from './load.ts';
 import { connectorPath, directPath, patternStream, type BenchPath, type OpName, type PathName } from './paths.ts';
 import { renderBenchmarks, type Results } from './render.ts';
@@ -41,9 +40,6 @@ const QUICK = args.quick;
 const ROUNDS = Number(args.rounds ?? (QUICK ? 1 : 3));
 const KIB = 1024;
 const MIB = 1024 * KIB;
-/** The connector as its image runs it: compiled, with npm start's V8 flags. */
-const DIST_ARGS = ['--max-semi-space-size=2', '--max-old-space-size=64', join(ROOT, 'dist', 'main.js')];
-const SRC_ARGS = ['--max-semi-space-size=2', '--max-old-space-size=64', join(ROOT, 'src', 'main.ts')];
 
 export interface RunRow {
   backend: 'memory' | 'fake-gcs-server';
@@ -69,11 +65,6 @@ export interface LargeRow {
 
 const log = (line: string): void => { console.log(line); };
 
-function build(): void {
-  log('building dist/ (the connector as the image runs it)');
-  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
-  if (result.status !== 0) throw new Error('npm run build failed');
-}
 
 function directStore(origin: string, bucket: string): GcsObjectStore {
   const config = loadConfig({ CONNECTOR_VARIANT: 'lww', CONNECTOR_SOCKET: '/tmp/unused.sock', STATE_BUCKET: bucket, STORAGE_EMULATOR_HOST: origin, GCS_TIMEOUT_MS: '30000' });
@@ -83,7 +74,7 @@ function directStore(origin: string, bucket: string): GcsObjectStore {
 /** Writes `bytes` of the pattern straight to the store, streamed in chunks as the connector streams a large PUT. */
 async function writeStreamed(store: GcsObjectStore, name: string, bytes: number): Promise<void> {
   const received = await receiveBody(patternStream(bytes), {
-    pool: new ChunkPool(8 * MIB), maxBytes: bytes, declaredLength: bytes, budget: new MemoryBudget(64 * MIB), admissionTimeoutMs: 1_000,
+    chunkBytes: 8 * MIB, maxBytes: bytes, declaredLength: bytes, budget: new MemoryBudget(64 * MIB), admissionTimeoutMs: 1_000,
   });
   try {
     await store.write(name, received.upload, { contentType: 'application/octet-stream' });
@@ -321,7 +312,7 @@ if (args['render-only']) {
   process.exit(0);
 }
 
-build();
+buildDist();
 const runs: RunRow[] = [];
 const memory = await startMemoryBackend();
 const emulator = args.backend === 'memory' ? undefined : await startEmulator();

@@ -10,8 +10,15 @@ export interface MemoryBackend {
   stop(): void;
 }
 
-export async function startMemoryBackend(): Promise<MemoryBackend> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'memory-backend.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** How the backend behaves like GCS for large objects: a bandwidth per stream and a first-byte latency (0: none). */
+export interface BackendShape {
+  readonly streamMibps?: number;
+  readonly firstByteMs?: number;
+}
+
+export async function startMemoryBackend(shape: BackendShape = {}): Promise<MemoryBackend> {
+  const args = [join(import.meta.dirname, 'memory-backend.ts'), '--stream-mibps', String(shape.streamMibps ?? 0), '--first-byte-ms', String(shape.firstByteMs ?? 0)];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const origin = await new Promise<string>((resolve, reject) => {
     child.stdout.once('data', (chunk: Buffer) => { resolve((JSON.parse(chunk.toString()) as { origin: string }).origin); });
     child.once('exit', (code) => { reject(new Error(`memory backend exited with ${code}`)); });

@@ -9,18 +9,22 @@
  * Measured with the image's flags, one 96 MiB upload in 8 MiB chunks: peak RSS 110 MiB,
  * 42.7 MiB of array buffers for a 16 MiB window; with a young-generation collection every
  * few MiB, 89.7 MiB and 23.3 MiB (docs/memory.md). One such collection costs a fraction
- * of a millisecond at the image's 2 MiB semi-space.
+ * of a millisecond at the image's 2 MiB semi-space. Buffers a transfer kept for its whole
+ * length are old by its end; those are collected when it ends.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** Bytes of buffers passed between two collections. */
 const PACE_BYTES = 4 * 1024 * 1024;
+/** Least time between two full collections asked for by transfers that ended. */
+const MAJOR_INTERVAL_MS = 100;
 
-type Collect = (options: { type: 'minor' }) => void;
+type Collect = (options: { type: 'minor' | 'major'; execution?: 'async' }) => Promise<void> | undefined;
 
 let collect: Collect | undefined;
 let sinceLast = 0;
+let lastMajor = 0;
 
 /** Turns pacing on for this process (the connector does at start; libraries and tests need not). */
 export function enableBufferReclaim(): void {
@@ -34,5 +38,19 @@ export function noteBufferBytes(bytes: number): void {
   sinceLast += bytes;
   if (sinceLast < PACE_BYTES) return;
   sinceLast = 0;
-  collect({ type: 'minor' });
+  void collect({ type: 'minor' });
+}
+
+/**
+ * A large transfer ended and dropped its pool buffers (buffer-pool.ts): they lived long
+ * enough to reach the old generation, which V8 would otherwise collect only after tens of
+ * MiB more of buffers. Starts a full collection (incremental, at most one per 100 ms;
+ * about a millisecond of work for the connector's small heap).
+ */
+export function reclaimLargeBuffers(): void {
+  if (collect === undefined) return;
+  const now = performance.now();
+  if (now - lastMajor < MAJOR_INTERVAL_MS) return;
+  lastMajor = now;
+  void collect({ type: 'major', execution: 'async' })?.catch(() => undefined);
 }

@@ -39,6 +39,10 @@ export interface Config {
    * resumable upload in chunks of this size (a multiple of 256 KiB), at most two in memory.
    */
   readonly uploadChunkBytes: number;
+  /** A download over twice this size is read in ranges of this size, several in flight. */
+  readonly readRangeBytes: number;
+  /** Ranged reads in flight per large download; 0 reads every object as one stream. */
+  readonly readStreams: number;
   /** Largest request body accepted; larger ones are answered 413. */
   readonly maxBodyBytes: number;
   /** How many keys the CAS variant remembers generations for. */
@@ -97,6 +101,8 @@ export function loadConfig(env: Env): Config {
     gcsTimeoutMs: integer(env, 'GCS_TIMEOUT_MS', 30_000, 100, 3_600_000, 'milliseconds'),
     gcsMaxAttempts: integer(env, 'GCS_MAX_ATTEMPTS', 5, 1, 20, 'attempts'),
     uploadChunkBytes: uploadChunk(env, 'CONNECTOR_UPLOAD_CHUNK'),
+    readRangeBytes: size(env, 'CONNECTOR_READ_RANGE', 4 * MIB, 256 * KIB),
+    readStreams: integer(env, 'CONNECTOR_READ_STREAMS', 4, 0, 16, 'ranged reads'),
     maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
     casMemoryKeys: integer(env, 'CONNECTOR_CAS_MEMORY_KEYS', 100_000, 1, 10_000_000, 'keys'),
     shutdownGraceMs: integer(env, 'CONNECTOR_SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000, 'milliseconds'),

@@ -15,7 +15,6 @@ import { createConnectorMetrics, type ConnectorMetrics } from './metrics/connect
 import { createProtocolServer, OPS_TIMEOUTS, SOCKET_TIMEOUTS } from './server/protocol-server.ts';
 import { opsRoute } from './server/router.ts';
 import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
-import { ChunkPool } from './server/chunk-pool.ts';
 import { chunkForBudget } from './server/request-body.ts';
 import { StateService } from './state/state-service.ts';
 import { BackendHealth } from './store/backend-health.ts';
@@ -67,6 +66,10 @@ async function main(): Promise<void> {
       metrics.gcsRetries.inc({ op, reason });
       logger.debug('retrying GCS request', { op, reason });
     },
+  }, {
+    // Ranges of large downloads yield to request bodies waiting for memory.
+    tryReserve: (bytes) => budget.waiting === 0 && budget.tryReserve(bytes, 'download'),
+    release: (bytes) => { budget.release(bytes, 'download'); },
   });
 
   try {
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
     health,
     metrics,
     logger,
-    uploadChunks: new ChunkPool(uploadChunkBytes),
+    uploadChunkBytes,
     maxBodyBytes: config.maxBodyBytes,
     budget,
     bodyRate: { minBytesPerSecond: config.bodyMinBytesPerSecond, windowMs: config.bodyWindowMs },

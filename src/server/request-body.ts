@@ -13,15 +13,15 @@
  * grows past the limit throws, so the store never finalizes it.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { noteBufferBytes } from '../buffer-reclaim.ts';
+import { noteBufferBytes, reclaimLargeBuffers } from '../buffer-reclaim.ts';
 import { BadRequestError, ConnectorError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 import type { BodyChunk, ChunkedBody, UploadBody } from '../store/object-store.ts';
-import type { ChunkPool } from './chunk-pool.ts';
+import { BufferPool } from '../buffer-pool.ts';
 
 export interface BodyOptions {
-  /** Buffers for the chunks of a streamed body; their size is the chunk size (CONNECTOR_UPLOAD_CHUNK). */
-  readonly pool: ChunkPool;
+  /** Size of every chunk of a streamed body but the last (CONNECTOR_UPLOAD_CHUNK). */
+  readonly chunkBytes: number;
   /** Largest body accepted (CONNECTOR_MAX_BODY). */
   readonly maxBytes: number;
   /** The Content-Length the client announced, if any: fewer bytes means the body was cut. */
@@ -54,18 +54,22 @@ export function chunkForBudget(configuredBytes: number, budgetBytes: number): nu
 }
 
 export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOptions): Promise<ReceivedBody> {
-  const { budget, declaredLength } = options;
-  const chunkBytes = options.pool.chunkBytes;
+  const { budget, chunkBytes, declaredLength } = options;
+  // The body's own chunk buffers, reused chunk after chunk and dropped with the body.
+  const pool = new BufferPool(chunkBytes);
   const first = declaredLength !== undefined && declaredLength <= chunkBytes ? declaredLength : chunkBytes;
   await budget.acquire(first, 'body', 'a request body', options.admissionTimeoutMs, options.signal);
   let reserved = first;
+  let streamed = false;
   const release = (): void => {
     budget.release(reserved, 'body');
     reserved = 0;
+    if (streamed) reclaimLargeBuffers();
+    streamed = false;
   };
   const reader = new BodyReader(source[Symbol.asyncIterator](), options);
   // An announced length over one chunk is streamed for sure: copy from the start.
-  const pooled = declaredLength !== undefined && declaredLength > chunkBytes ? options.pool.take() : undefined;
+  const pooled = declaredLength !== undefined && declaredLength > chunkBytes ? pool.take() : undefined;
   try {
     options.onAdmitted?.();
     const head = await reader.fill(chunkBytes, pooled);
@@ -80,9 +84,9 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
     // it is taken only when nobody is waiting for room.
     const window = budget.waiting === 0 && budget.tryReserve(chunkBytes, 'body') ? 2 : 1;
     reserved += (window - 1) * chunkBytes;
-    return { upload: chunkedBody(reader, options.pool, { ...head, pooled }, window, declaredLength), receivedBytes: () => reader.total, release };
+    streamed = true;
+    return { upload: chunkedBody(reader, pool, { ...head, pooled }, window, declaredLength), receivedBytes: () => reader.total, release };
   } catch (error) {
-    if (pooled !== undefined) options.pool.give(pooled);
     release();
     throw error;
   }
@@ -91,7 +95,7 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
 /** The chunks of a streamed body, at most `window` of them held at once, each copied into a pool buffer. */
 function chunkedBody(
   reader: BodyReader,
-  pool: ChunkPool,
+  pool: BufferPool,
   head: { buffers: Buffer[]; size: number; pooled: Buffer | undefined },
   window: number,
   declaredSize: number | undefined,
@@ -117,7 +121,7 @@ function chunkedBody(
       held += 1;
       const buffer = pool.take();
       try {
-        const part = await reader.fill(pool.chunkBytes, buffer);
+        const part = await reader.fill(pool.bufferBytes, buffer);
         const chunk: BodyChunk = { offset, size: part.size, buffers: part.buffers, last: reader.ended, md5Base64: reader.ended ? reader.md5Base64() : undefined };
         pooledOf.set(chunk, buffer);
         offset += part.size;

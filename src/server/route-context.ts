@@ -9,7 +9,6 @@ import type { ConnectorMetrics } from '../metrics/connector-metrics.ts';
 import type { StateService } from '../state/state-service.ts';
 import type { BackendHealth } from '../store/backend-health.ts';
 import type { BodyRate } from './body-rate-guard.ts';
-import type { ChunkPool } from './chunk-pool.ts';
 
 export interface RouteContext {
   readonly service: StateService;
@@ -17,8 +16,8 @@ export interface RouteContext {
   readonly health: BackendHealth;
   readonly metrics: ConnectorMetrics;
   readonly logger: Logger;
-  /** Bodies up to one chunk are uploaded whole; larger ones stream in chunks from this pool (request-body.ts). */
-  readonly uploadChunks: ChunkPool;
+  /** Bodies up to this size are uploaded whole; larger ones stream in chunks of it (request-body.ts). */
+  readonly uploadChunkBytes: number;
   readonly maxBodyBytes: number;
   /** What request bodies, listings and connections may hold in memory. */
   readonly budget: MemoryBudget;

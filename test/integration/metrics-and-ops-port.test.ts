@@ -19,7 +19,7 @@ before(async () => {
   emulator = await startEmulator();
   await emulator.createBucket('metrics-exact');
   opsPort = await freePort();
-  connector = await startConnector({ emulatorOrigin: emulator.origin, bucket: 'metrics-exact', variant: 'cas', env: { CONNECTOR_OPS_PORT: String(opsPort) } });
+  connector = await startConnector({ emulatorOrigin: emulator.origin, bucket: 'metrics-exact', variant: 'cas', env: { CONNECTOR_OPS_PORT: String(opsPort), CONNECTOR_UPLOAD_CHUNK: '4Mi', CONNECTOR_MEMORY_BUDGET: '32Mi' } });
 });
 after(async () => {
   await connector.stop();
@@ -74,7 +74,10 @@ describe('metrics', () => {
       'asya_state_request_duration_seconds_count{op="delete"}': 2,
       'asya_state_request_duration_seconds_count{op="metrics"}': 1,
       // One GCS request per operation; the 400 never reached GCS.
-      'asya_state_gcs_requests_total{op="write",outcome="200"}': 2,
+      // The 5 MiB body streams in two 4 MiB chunks: the session opens (200), the first chunk
+      // is taken (308), the last finalizes (200).
+      'asya_state_gcs_requests_total{op="write",outcome="200"}': 3,
+      'asya_state_gcs_requests_total{op="write",outcome="308"}': 1,
       'asya_state_gcs_requests_total{op="write",outcome="412"}': 1,
       'asya_state_gcs_requests_total{op="read",outcome="200"}': 1,
       'asya_state_gcs_requests_total{op="read",outcome="404"}': 1,
@@ -89,7 +92,7 @@ describe('metrics', () => {
       'asya_state_conflicts_total{reason="exists"}': 1,
       asya_state_bytes_received_total: small.length + large.length + 1,
       asya_state_bytes_sent_total: small.length,
-      asya_state_uploads_spilled_total: 1,
+      asya_state_uploads_streamed_total: 1,
       // The CAS memory ends holding m/big (written) and m/missing (read as absent): m/a was
       // forgotten by its delete. Each entry costs the same, whatever the key's length.
       'asya_state_memory_budget_used_bytes{use="cas_memory"}': 2 * ENTRY_BYTES,

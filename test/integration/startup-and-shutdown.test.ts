@@ -48,10 +48,8 @@ describe('configuration errors stop start-up with one line naming the variable (
     STATE_PRESIGN_TTL: '999999999',
     GCS_TIMEOUT_MS: 'soon',
     GCS_MAX_ATTEMPTS: '0',
-    GCS_RESUMABLE_THRESHOLD: '1Mb',
-    CONNECTOR_SPILL_THRESHOLD: '-1',
+    CONNECTOR_UPLOAD_CHUNK: '300Ki',
     CONNECTOR_MAX_BODY: '0',
-    CONNECTOR_TMPDIR: 'tmp',
     CONNECTOR_CAS_MEMORY_KEYS: 'many',
     CONNECTOR_SHUTDOWN_GRACE_MS: '1.5',
     CONNECTOR_LOG_LEVEL: 'verbose',
@@ -66,6 +64,21 @@ describe('configuration errors stop start-up with one line naming the variable (
       assert.match(stderr, new RegExp(`^configuration error: ${variable} must `));
     });
   }
+});
+
+describe('variables earlier versions read', () => {
+  it('are ignored with one warning each that says what replaced them, and the connector serves', async () => {
+    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', env: { CONNECTOR_TMPDIR: '/tmp', GCS_RESUMABLE_THRESHOLD: '16Mi' } });
+    try {
+      const warnings = connector.output.filter((line) => line.includes('no longer has an effect'));
+      assert.equal(warnings.length, 2, warnings.join('\n'));
+      assert.match(warnings.join('\n'), /CONNECTOR_TMPDIR is set but no longer has an effect/);
+      assert.match(warnings.join('\n'), /GCS_RESUMABLE_THRESHOLD is set but no longer has an effect: .*CONNECTOR_UPLOAD_CHUNK/);
+      assert.equal((await request(connector.socketPath, '/healthz')).status, 200);
+    } finally {
+      await connector.stop();
+    }
+  });
 });
 
 describe('the bucket check at start', () => {

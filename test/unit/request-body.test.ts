@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { BadRequestError, TooLargeError, UnavailableError } from '../../src/errors.ts';
 import { MemoryBudget } from '../../src/memory-budget.ts';
-import { ChunkPool } from '../../src/server/chunk-pool.ts';
 import { chunkForBudget, receiveBody, type BodyOptions, type ReceivedBody } from '../../src/server/request-body.ts';
 import type { BodyChunk, ChunkedBody, WholeBody } from '../../src/store/object-store.ts';
 
@@ -14,7 +13,7 @@ async function* pieces(...parts: string[]): AsyncGenerator<Buffer> {
 }
 
 function options(overrides: Partial<BodyOptions> = {}): BodyOptions {
-  return { pool: new ChunkPool(CHUNK), maxBytes: 1000, declaredLength: undefined, budget: new MemoryBudget(1000), admissionTimeoutMs: 10_000, ...overrides };
+  return { chunkBytes: CHUNK, maxBytes: 1000, declaredLength: undefined, budget: new MemoryBudget(1000), admissionTimeoutMs: 10_000, ...overrides };
 }
 
 function md5(text: string): string {
@@ -148,7 +147,7 @@ describe('receiveBody', () => {
   it('refuses a body shorter than its Content-Length, one over the limit, and one whose stream fails', async () => {
     await assert.rejects(receiveBody(pieces('abcde'), options({ declaredLength: 7 })), (error: unknown) =>
       error instanceof BadRequestError && /ended after 5 of 7 bytes/.test(error.message));
-    await assert.rejects(receiveBody(pieces('x'.repeat(600), 'y'.repeat(600)), options({ pool: new ChunkPool(2048), budget: new MemoryBudget(4096) })), TooLargeError);
+    await assert.rejects(receiveBody(pieces('x'.repeat(600), 'y'.repeat(600)), options({ chunkBytes: 2048, budget: new MemoryBudget(4096) })), TooLargeError);
     async function* failing(): AsyncGenerator<Buffer> {
       yield Buffer.from('abc');
       throw new Error('socket hang up');
@@ -157,12 +156,19 @@ describe('receiveBody', () => {
       error instanceof BadRequestError && /cut short after 3 bytes \(socket hang up\)/.test(error.message));
   });
 
-  it('copies the chunks of a streamed body into pool buffers, reused once handed back', async () => {
-    const pool = new ChunkPool(CHUNK);
-    const received = await receiveBody(pieces('a'.repeat(8), 'b'.repeat(8), 'c'.repeat(8), 'd'), options({ pool, declaredLength: 25 }));
-    const chunks = await allChunks(chunked(received));
-    assert.deepEqual(chunks.map((chunk) => chunk.text), ['aaaaaaaa', 'bbbbbbbb', 'cccccccc', 'd']);
-    assert.equal(pool.freeCount, 1, 'one buffer served every chunk, each handed back before the next');
+  it('copies the chunks of a streamed body into one reused buffer when each is handed back before the next', async () => {
+    const received = await receiveBody(pieces('a'.repeat(8), 'b'.repeat(8), 'c'.repeat(8), 'd'), options({ declaredLength: 25 }));
+    const body = chunked(received);
+    const seen = new Set<ArrayBufferLike>();
+    const texts: string[] = [];
+    for (let chunk = await body.next(); ; chunk = await body.next()) {
+      texts.push(text(chunk));
+      for (const buffer of chunk.buffers) seen.add(buffer.buffer);
+      body.done(chunk);
+      if (chunk.last) break;
+    }
+    assert.deepEqual(texts, ['aaaaaaaa', 'bbbbbbbb', 'cccccccc', 'd']);
+    assert.equal(seen.size, 1, 'one buffer served every chunk');
     received.release();
   });
 

@@ -33,9 +33,12 @@ export async function getKey(_req: IncomingMessage, res: ServerResponse, rawKey:
     await sendStream(download.body, res);
   } catch (error) {
     // The client went away, or GCS failed mid-body: the response is already started, so
-    // the connection is cut (a short body the client can detect), never padded.
-    if (!res.destroyed) res.destroy(error as Error);
-    ctx.logger.debug('download ended early', { key, error });
+    // the connection is cut (a short body the client can detect), never padded. Only the
+    // second is news to the operator.
+    const clientLeft = res.destroyed;
+    if (!clientLeft) res.destroy(error as Error);
+    if (clientLeft) ctx.logger.debug('download ended early: the client left', { key });
+    else ctx.logger.warn('download cut: GCS failed after the answer started', { key, error });
   }
 }
 
@@ -47,7 +50,7 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   const contentType = checkContentType(req.headers['content-type']?.trim() || 'application/octet-stream', 'Content-Type');
   plainTransferEncoding(req);
   const received = await receiveBody(req.complete ? req : rateGuarded(req, ctx.bodyRate), {
-    pool: ctx.uploadChunks,
+    chunkBytes: ctx.uploadChunkBytes,
     maxBytes: ctx.maxBodyBytes,
     declaredLength: length,
     budget: ctx.budget,

@@ -3,6 +3,7 @@ import type { Config } from '../../config.ts';
 import { createCredentials } from './credentials.ts';
 import { GcsHttp } from './gcs-http.ts';
 import { GcsObjectStore } from './gcs-store.ts';
+import type { RangeMemory } from './ranged-download.ts';
 
 const GCS_ORIGIN = 'https://storage.googleapis.com';
 
@@ -13,7 +14,8 @@ export interface GcsStoreHooks {
   readonly onRetry: (op: string, error: unknown) => void;
 }
 
-export function createGcsStore(config: Config, hooks: GcsStoreHooks): GcsObjectStore {
+/** Builds the store; with `rangeMemory`, large downloads are read in parallel ranges held there. */
+export function createGcsStore(config: Config, hooks: GcsStoreHooks, rangeMemory?: RangeMemory): GcsObjectStore {
   const origin = config.emulatorOrigin ?? GCS_ORIGIN;
   const credentials = createCredentials({
     anonymous: config.emulatorOrigin !== undefined,
@@ -35,5 +37,6 @@ export function createGcsStore(config: Config, hooks: GcsStoreHooks): GcsObjectS
     timeoutMs: config.gcsTimeoutMs,
     retry: { maxAttempts: config.gcsMaxAttempts, baseDelayMs: 100, maxDelayMs: 5_000 },
     onRetry: hooks.onRetry,
+    ranges: rangeMemory === undefined ? undefined : { rangeBytes: config.readRangeBytes, streams: config.readStreams, memory: rangeMemory },
   });
 }

@@ -14,6 +14,7 @@
  * - deletes: a 404 after an attempt that failed in flight means ours landed.
  */
 import { randomUUID } from 'node:crypto';
+import { noteBufferBytes } from '../../buffer-reclaim.ts';
 import { ConflictError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
 import type {
   ChunkedBody,
@@ -28,9 +29,10 @@ import type {
 } from '../object-store.ts';
 import { deadlineTimer } from './attempt-timer.ts';
 import type { BlobSigner } from './credentials.ts';
-import type { GcsCallContext } from './gcs-errors.ts';
+import { errorFromTransport, type GcsCallContext } from './gcs-errors.ts';
 import type { GcsCall, GcsHttp } from './gcs-http.ts';
 import { attributesOf, OBJECT_FIELDS, type GcsObjectResource } from './object-resource.ts';
+import { rangedBody, worthRanges, type RangeMemory } from './ranged-download.ts';
 import { uploadChunked } from './resumable-upload.ts';
 import { withRetries, type AttemptInfo, type RetryPolicy } from './retry.ts';
 import { encodeRfc3986, signReadUrl } from './url-signer.ts';
@@ -55,6 +57,8 @@ export interface GcsStoreOptions {
   readonly signingOrigin: string;
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;
+  /** Large downloads in parallel ranges (ranged-download.ts); undefined reads every object as one stream. */
+  readonly ranges?: { readonly rangeBytes: number; readonly streams: number; readonly memory: RangeMemory } | undefined;
   /** Told of every retry: operation and the error that caused it. */
   readonly onRetry: (op: string, error: unknown) => void;
 }
@@ -103,17 +107,54 @@ export class GcsObjectStore implements ObjectStore {
           throw new InternalError(`GCS answered the download of ${context.target} without x-goog-generation`);
         }
         const length = header(answer.headers, 'content-length');
+        const size = length === undefined ? undefined : Number(length);
+        const ranges = this.#options.ranges;
         return {
           generation,
-          size: length === undefined ? undefined : Number(length),
+          size,
           contentType: header(answer.headers, 'content-type') ?? 'application/octet-stream',
           lastModified: header(answer.headers, 'last-modified'),
           md5Base64: /(?:^|,)\s*md5=([A-Za-z0-9+/=]+)/.exec(String(answer.headers['x-goog-hash'] ?? ''))?.[1],
-          body: answer.body,
+          body: ranges === undefined || size === undefined || !worthRanges(size, ranges)
+            ? answer.body
+            : rangedBody(answer.body, size, { ...ranges, fetchRange: (start, end, target, signal) => this.#readRange(name, generation, start, end, target, signal) }),
         };
       } finally {
         // The deadline covers the wait for headers; a streaming body is bounded by
         // the HTTP client's socket timeout (a stall), not by a total.
+        timer.disarm();
+      }
+    });
+  }
+
+  /** Copies bytes `start` to `end` of one generation into `target` (a part of a ranged download). */
+  async #readRange(name: string, generation: string, start: number, end: number, target: Buffer, stop: AbortSignal): Promise<void> {
+    const context = this.#context(name);
+    return this.#retrying('read', this.#deadline(), async ({ deadline }) => {
+      stop.throwIfAborted();
+      const timer = deadlineTimer(deadline, context.target);
+      const call = this.#call('read', 'GET', `${this.#objectPath(name)}?alt=media&generation=${generation}`, AbortSignal.any([timer.signal, stop]), context,
+        null, { range: `bytes=${start}-${end}` });
+      try {
+        const answer = await this.#http.send(call);
+        if (answer.status !== 206) await this.#http.fail(answer, call);
+        const expected = end - start + 1;
+        let length = 0;
+        for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+          if (length + chunk.length > expected) break;
+          chunk.copy(target, length);
+          length += chunk.length;
+          noteBufferBytes(chunk.length);
+        }
+        if (length !== expected) {
+          answer.body.destroy();
+          throw new UnavailableError(`GCS answered other than ${expected} bytes for bytes ${start}-${end} of ${context.target}`);
+        }
+      } catch (error) {
+        // A stopped download is not retried; a transfer cut mid-range is.
+        if (stop.aborted) throw stop.reason;
+        throw errorFromTransport(error, context);
+      } finally {
         timer.disarm();
       }
     });

@@ -1,0 +1,236 @@
+/**
+ * Large objects against a backend shaped like GCS (a bandwidth limit per stream and a
+ * first-byte latency, bench/memory-backend.ts), measured side by side in one run:
+ *
+ * - PUT: the connector streaming the body into a resumable upload while it arrives,
+ *   against the path before it (the body spooled to a local file, then sent in one
+ *   resumable PUT), reconstructed here with the same backend;
+ * - GET: the connector reading in parallel ranges, against the same connector reading one
+ *   stream (`CONNECTOR_READ_STREAMS=0`).
+ *
+ * The connector runs as its image does (dist/, the image's V8 flags). Writes
+ * bench/results/large-objects.json and docs/benchmarks-large.md.
+ *
+ *   npm run bench:large [-- --quick] [-- --stream-mibps 95.37 --first-byte-ms 20]
+ */
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { startConnector, type Connector } from '../test/helpers/connector.ts';
+import { buildDist, DIST_ARGS } from './dist.ts';
+import { patternStream } from './paths.ts';
+import { startMemoryBackend, type MemoryBackend } from './start-memory-backend.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const MIB = 1024 * 1024;
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    // 100 MB/s, what the issue names as one GCS stream.
+    'stream-mibps': { type: 'string', default: String(100e6 / MIB) },
+    'first-byte-ms': { type: 'string', default: '20' },
+  },
+});
+const QUICK = args.quick;
+const BYTES = QUICK ? 256 * MIB : 1024 * MIB;
+const SHAPE = { streamMibps: Number(args['stream-mibps']), firstByteMs: Number(args['first-byte-ms']) };
+const BUCKET = 'bench';
+
+interface GetFigures { seconds: number; first_byte_ms: number; mib_per_s: number; peak_rss_mib: number }
+
+interface LargeResults {
+  node: string;
+  cpus: number;
+  date: string;
+  command: string;
+  bytes: number;
+  backend: { stream_mib_per_s: number; first_byte_ms: number };
+  put_streamed: { seconds: number; local_disk_bytes: number; peak_rss_mib: number };
+  put_staged: { seconds: number; receive_seconds: number; local_disk_bytes: number };
+  put_time_ratio: number;
+  get_single_stream: GetFigures;
+  get_ranged: GetFigures;
+  get_throughput_ratio: number;
+  /** The same GETs of a smaller object with slower streams, where this machine is not the limit. */
+  slow_streams: { bytes: number; stream_mib_per_s: number; single: GetFigures; ranged: GetFigures; throughput_ratio: number };
+}
+
+const log = (line: string): void => { console.log(line); };
+const seconds = (from: number): number => Math.round((performance.now() - from) / 10) / 100;
+const round1 = (value: number): number => Math.round(value * 10) / 10;
+
+/** Bytes a process has caused to be written to storage (/proc/<pid>/io `write_bytes`). */
+function diskWrites(pid: number): number {
+  return Number(/^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? Number.NaN);
+}
+
+async function withConnector<T>(backend: MemoryBackend, env: Record<string, string>, run: (connector: Connector) => Promise<T>): Promise<T & { peak_rss_mib: number }> {
+  const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: BUCKET, variant: 'cas', args: DIST_ARGS, env: { GCS_TIMEOUT_MS: '60000', ...env } });
+  try {
+    const result = await run(connector);
+    return { ...result, peak_rss_mib: connector.peakRssMiB() };
+  } finally {
+    await connector.stop();
+  }
+}
+
+/** PUT through the connector, the client sending as fast as it can. */
+async function streamedPut(backend: MemoryBackend): Promise<{ seconds: number; local_disk_bytes: number; peak_rss_mib: number }> {
+  return withConnector(backend, {}, async (connector) => {
+    const pid = connector.process.pid ?? 0;
+    const writtenBefore = diskWrites(pid);
+    const started = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ socketPath: connector.socketPath, path: '/keys/large/streamed', method: 'PUT', headers: { 'content-length': BYTES } }, (res) => {
+        res.resume();
+        res.on('end', () => { if (res.statusCode === 204) resolve(); else reject(new Error(`PUT: HTTP ${res.statusCode}`)); });
+      });
+      req.on('error', reject);
+      patternStream(BYTES).pipe(req);
+    });
+    return { seconds: seconds(started), local_disk_bytes: diskWrites(pid) - writtenBefore };
+  });
+}
+
+/** The path before streaming: the whole body to a local file first, then one resumable PUT of it. */
+async function stagedPut(backend: MemoryBackend): Promise<{ seconds: number; receive_seconds: number; local_disk_bytes: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'asya-bench-staged-'));
+  const file = join(dir, 'body');
+  try {
+    const started = performance.now();
+    await pipeline(patternStream(BYTES), createWriteStream(file));
+    const receiveSeconds = seconds(started);
+    const opened = await fetch(`${backend.origin}/upload/storage/v1/b/${BUCKET}/o?uploadType=resumable`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'large/staged' }),
+    });
+    await opened.arrayBuffer();
+    const session = new URL(opened.headers.get('location') ?? '');
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ host: session.hostname, port: session.port, path: `${session.pathname}${session.search}`, method: 'PUT', headers: { 'content-length': BYTES, 'content-range': `bytes 0-${BYTES - 1}/${BYTES}` } }, (res) => {
+        res.resume();
+        res.on('end', () => { if (res.statusCode === 200) resolve(); else reject(new Error(`staged PUT: HTTP ${res.statusCode}`)); });
+      });
+      req.on('error', reject);
+      createReadStream(file).pipe(req);
+    });
+    return { seconds: seconds(started), receive_seconds: receiveSeconds, local_disk_bytes: statSync(file).size };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** PUTs `bytes` through a connector, as a client would. */
+async function seedThroughConnector(backend: MemoryBackend, bytes: number): Promise<void> {
+  await withConnector(backend, {}, async (connector) => {
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ socketPath: connector.socketPath, path: '/keys/large/streamed', method: 'PUT', headers: { 'content-length': bytes } }, (res) => {
+        res.resume();
+        res.on('end', () => { if (res.statusCode === 204) resolve(); else reject(new Error(`PUT: HTTP ${res.statusCode}`)); });
+      });
+      req.on('error', reject);
+      patternStream(bytes).pipe(req);
+    });
+    return {};
+  });
+}
+
+/** GET through the connector: time to the first byte and the whole transfer. */
+async function get(backend: MemoryBackend, env: Record<string, string>, bytes = BYTES): Promise<GetFigures> {
+  return withConnector(backend, env, async (connector) => {
+    const started = performance.now();
+    let firstByteMs = 0;
+    let received = 0;
+    await new Promise<void>((resolve, reject) => {
+      request({ socketPath: connector.socketPath, path: '/keys/large/streamed' }, (res) => {
+        res.once('data', () => { firstByteMs = Math.round(performance.now() - started); });
+        res.on('data', (chunk: Buffer) => { received += chunk.length; });
+        res.on('end', () => { if (received === bytes) resolve(); else reject(new Error(`GET: ${received} of ${bytes} bytes`)); });
+        res.on('error', reject);
+      }).on('error', reject).end();
+    });
+    const taken = seconds(started);
+    return { seconds: taken, first_byte_ms: firstByteMs, mib_per_s: round1(bytes / MIB / taken) };
+  });
+}
+
+buildDist();
+const backend = await startMemoryBackend(SHAPE);
+try {
+  log(`[large objects] ${BYTES / MIB} MiB, backend: ${round1(SHAPE.streamMibps)} MiB/s per stream, ${SHAPE.firstByteMs} ms to the first byte`);
+  const streamed = await streamedPut(backend);
+  log(`PUT streamed: ${streamed.seconds} s, local disk ${streamed.local_disk_bytes} bytes, peak RSS ${streamed.peak_rss_mib} MiB`);
+  const staged = await stagedPut(backend);
+  log(`PUT staged (spool, then one resumable PUT): ${staged.seconds} s (receiving ${staged.receive_seconds} s), local disk ${staged.local_disk_bytes} bytes`);
+  const single = await get(backend, { CONNECTOR_READ_STREAMS: '0' });
+  log(`GET one stream: ${single.mib_per_s} MiB/s, first byte ${single.first_byte_ms} ms, peak RSS ${single.peak_rss_mib} MiB`);
+  const ranged = await get(backend, {});
+  log(`GET ranged (defaults): ${ranged.mib_per_s} MiB/s, first byte ${ranged.first_byte_ms} ms, peak RSS ${ranged.peak_rss_mib} MiB`);
+  const slowBytes = BYTES / 4;
+  const slowMibps = 20;
+  const slowBackend = await startMemoryBackend({ streamMibps: slowMibps, firstByteMs: SHAPE.firstByteMs });
+  let slow: LargeResults['slow_streams'];
+  try {
+    await seedThroughConnector(slowBackend, slowBytes);
+    const slowSingle = await get(slowBackend, { CONNECTOR_READ_STREAMS: '0' }, slowBytes);
+    const slowRanged = await get(slowBackend, {}, slowBytes);
+    slow = { bytes: slowBytes, stream_mib_per_s: slowMibps, single: slowSingle, ranged: slowRanged, throughput_ratio: Math.round((slowRanged.mib_per_s / slowSingle.mib_per_s) * 100) / 100 };
+    log(`GET ${slowBytes / MIB} MiB at ${slowMibps} MiB/s per stream: one stream ${slowSingle.mib_per_s} MiB/s, ranged ${slowRanged.mib_per_s} MiB/s (${slow.throughput_ratio} ×)`);
+  } finally {
+    slowBackend.stop();
+  }
+  const results: LargeResults = {
+    node: process.version,
+    cpus: cpus().length,
+    date: new Date().toISOString(),
+    command: `npm run bench:large${QUICK ? ' -- --quick' : ''}`,
+    bytes: BYTES,
+    backend: { stream_mib_per_s: round1(SHAPE.streamMibps), first_byte_ms: SHAPE.firstByteMs },
+    put_streamed: streamed,
+    put_staged: staged,
+    put_time_ratio: Math.round((streamed.seconds / staged.seconds) * 100) / 100,
+    get_single_stream: single,
+    get_ranged: ranged,
+    get_throughput_ratio: Math.round((ranged.mib_per_s / single.mib_per_s) * 100) / 100,
+    slow_streams: slow,
+  };
+  writeFileSync(join(import.meta.dirname, 'results', QUICK ? 'large-objects-quick.json' : 'large-objects.json'), `${JSON.stringify(results, null, 2)}\n`);
+  if (!QUICK) writeFileSync(join(ROOT, 'docs', 'benchmarks-large.md'), render(results));
+  log(`put time streamed/staged ${results.put_time_ratio}; get throughput ranged/single ${results.get_throughput_ratio}`);
+} finally {
+  backend.stop();
+}
+
+function render(r: LargeResults): string {
+  const size = `${r.bytes / MIB} MiB`;
+  const met = (ok: boolean): string => (ok ? 'met' : '**not met**');
+  const ttfbRatio = r.get_ranged.first_byte_ms / Math.max(1, r.get_single_stream.first_byte_ms);
+  return [
+    '# Large objects: streamed uploads and ranged reads',
+    '',
+    `Generated by \`${r.command}\` (bench/large-objects.ts) on ${r.date.slice(0, 10)}, Node ${r.node}, ${r.cpus} CPUs. Do not edit by hand.`,
+    '',
+    `The backend is bench/memory-backend.ts limited to ${r.backend.stream_mib_per_s} MiB/s (100 MB/s) per stream, either way, with ${r.backend.first_byte_ms} ms before every answer, as one GCS stream behaves. The connector runs as its image does (dist/, \`--max-semi-space-size=2 --max-old-space-size=64\`), default settings: 8 MiB upload chunks, 4 ranged reads of 4 MiB. Local disk is the connector's \`write_bytes\` in /proc/<pid>/io. "Staged" is the path before streaming, reconstructed in the benchmark: the body written to a local file at the client's speed, then sent in one resumable PUT.`,
+    '',
+    '| | wall time | throughput | first byte | local disk | peak RSS |',
+    '|---|---|---|---|---|---|',
+    `| PUT ${size}, streamed (now) | ${r.put_streamed.seconds} s | ${round1(r.bytes / MIB / r.put_streamed.seconds)} MiB/s | | ${r.put_streamed.local_disk_bytes} bytes | ${r.put_streamed.peak_rss_mib} MiB |`,
+    `| PUT ${size}, staged (before) | ${r.put_staged.seconds} s (${r.put_staged.receive_seconds} s receiving) | ${round1(r.bytes / MIB / r.put_staged.seconds)} MiB/s | | ${r.put_staged.local_disk_bytes} bytes | |`,
+    `| GET ${size}, one stream | ${r.get_single_stream.seconds} s | ${r.get_single_stream.mib_per_s} MiB/s | ${r.get_single_stream.first_byte_ms} ms | | ${r.get_single_stream.peak_rss_mib} MiB |`,
+    `| GET ${size}, ranged (now) | ${r.get_ranged.seconds} s | ${r.get_ranged.mib_per_s} MiB/s | ${r.get_ranged.first_byte_ms} ms | | ${r.get_ranged.peak_rss_mib} MiB |`,
+    `| GET ${r.slow_streams.bytes / MIB} MiB at ${r.slow_streams.stream_mib_per_s} MiB/s per stream, one stream | ${r.slow_streams.single.seconds} s | ${r.slow_streams.single.mib_per_s} MiB/s | ${r.slow_streams.single.first_byte_ms} ms | | ${r.slow_streams.single.peak_rss_mib} MiB |`,
+    `| GET ${r.slow_streams.bytes / MIB} MiB at ${r.slow_streams.stream_mib_per_s} MiB/s per stream, ranged | ${r.slow_streams.ranged.seconds} s | ${r.slow_streams.ranged.mib_per_s} MiB/s | ${r.slow_streams.ranged.first_byte_ms} ms | | ${r.slow_streams.ranged.peak_rss_mib} MiB |`,
+    '',
+    '| target (issue 12) | measured | |',
+    '|---|---|---|',
+    `| PUT wall time ≤ 0.6 × staged | ${r.put_time_ratio} × | ${met(r.put_time_ratio <= 0.6)} |`,
+    `| PUT local disk 0 bytes | ${r.put_streamed.local_disk_bytes} bytes | ${met(r.put_streamed.local_disk_bytes === 0)} |`,
+    `| PUT peak RSS ≤ 100 MiB | ${r.put_streamed.peak_rss_mib} MiB | ${met(r.put_streamed.peak_rss_mib <= 100)} |`,
+    `| GET throughput ≥ 3 × one stream | ${r.get_throughput_ratio} × (${r.slow_streams.throughput_ratio} × at ${r.slow_streams.stream_mib_per_s} MiB/s per stream) | ${met(r.get_throughput_ratio >= 3)} |`,
+    `| GET first byte within 10% of one stream | ${round1(ttfbRatio * 100)} % | ${met(ttfbRatio <= 1.1)} |`,
+    `| GET peak RSS ≤ 100 MiB | ${r.get_ranged.peak_rss_mib} MiB | ${met(r.get_ranged.peak_rss_mib <= 100)} |`,
+    '',
+  ].join('\n');
+}
