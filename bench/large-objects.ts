@@ -77,20 +77,25 @@ async function withConnector<T>(backend: MemoryBackend, env: Record<string, stri
   }
 }
 
-/** PUT through the connector, the client sending as fast as it can. */
+/** PUTs `bytes` of the pattern through a connector, the client sending as fast as it can. */
+function putThrough(connector: Connector, bytes: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const req = request({ socketPath: connector.socketPath, path: '/keys/large/streamed', method: 'PUT', headers: { 'content-length': bytes } }, (res) => {
+      res.resume();
+      res.on('end', () => { if (res.statusCode === 204) resolve(); else reject(new Error(`PUT: HTTP ${res.statusCode}`)); });
+    });
+    req.on('error', reject);
+    patternStream(bytes).pipe(req);
+  });
+}
+
+/** PUT through the connector: wall time, and what it wrote to local disk. */
 async function streamedPut(backend: MemoryBackend): Promise<{ seconds: number; local_disk_bytes: number; peak_rss_mib: number }> {
   return withConnector(backend, {}, async (connector) => {
     const pid = connector.process.pid ?? 0;
     const writtenBefore = diskWrites(pid);
     const started = performance.now();
-    await new Promise<void>((resolve, reject) => {
-      const req = request({ socketPath: connector.socketPath, path: '/keys/large/streamed', method: 'PUT', headers: { 'content-length': BYTES } }, (res) => {
-        res.resume();
-        res.on('end', () => { if (res.statusCode === 204) resolve(); else reject(new Error(`PUT: HTTP ${res.statusCode}`)); });
-      });
-      req.on('error', reject);
-      patternStream(BYTES).pipe(req);
-    });
+    await putThrough(connector, BYTES);
     return { seconds: seconds(started), local_disk_bytes: diskWrites(pid) - writtenBefore };
   });
 }
@@ -120,21 +125,6 @@ async function stagedPut(backend: MemoryBackend): Promise<{ seconds: number; rec
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** PUTs `bytes` through a connector, as a client would. */
-async function seedThroughConnector(backend: MemoryBackend, bytes: number): Promise<void> {
-  await withConnector(backend, {}, async (connector) => {
-    await new Promise<void>((resolve, reject) => {
-      const req = request({ socketPath: connector.socketPath, path: '/keys/large/streamed', method: 'PUT', headers: { 'content-length': bytes } }, (res) => {
-        res.resume();
-        res.on('end', () => { if (res.statusCode === 204) resolve(); else reject(new Error(`PUT: HTTP ${res.statusCode}`)); });
-      });
-      req.on('error', reject);
-      patternStream(bytes).pipe(req);
-    });
-    return {};
-  });
 }
 
 /** GET through the connector: time to the first byte and the whole transfer. */
@@ -173,7 +163,7 @@ try {
   const slowBackend = await startMemoryBackend({ streamMibps: slowMibps, firstByteMs: SHAPE.firstByteMs });
   let slow: LargeResults['slow_streams'];
   try {
-    await seedThroughConnector(slowBackend, slowBytes);
+    await withConnector(slowBackend, {}, async (connector) => { await putThrough(connector, slowBytes); return {}; });
     const slowSingle = await get(slowBackend, { CONNECTOR_READ_STREAMS: '0' }, slowBytes);
     const slowRanged = await get(slowBackend, {}, slowBytes);
     slow = { bytes: slowBytes, stream_mib_per_s: slowMibps, single: slowSingle, ranged: slowRanged, throughput_ratio: Math.round((slowRanged.mib_per_s / slowSingle.mib_per_s) * 100) / 100 };

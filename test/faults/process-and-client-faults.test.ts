@@ -31,55 +31,58 @@ function filled(size: number, byte: number): Buffer {
   return Buffer.alloc(size, byte);
 }
 
+interface KillRounds {
+  readonly rounds: number;
+  readonly keyPrefix: string;
+  readonly oldBytes: number;
+  readonly newBytes: number;
+  readonly variant: 'lww' | 'cas';
+  readonly env?: Record<string, string>;
+  /** The new body goes in this many pieces, this far apart. */
+  readonly pieces: number;
+  readonly pauseMs: number;
+  /** When round `round` kills the connector, after the PUT started. */
+  readonly killAfterMs: (round: number) => number;
+}
+
+/** PUTs a new version over an old one and SIGKILLs the connector mid-way, a different moment each round. */
+async function killRounds(options: KillRounds): Promise<{ old: number; new: number }> {
+  const outcomes = { old: 0, new: 0 };
+  for (let round = 0; round < options.rounds; round++) {
+    const key = `${options.keyPrefix}/k${round}`;
+    const oldBody = filled(options.oldBytes, 0x61);
+    const newBody = filled(options.newBytes, 0x62);
+    await putDirect(emulator, bucket, key, oldBody);
+    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: options.variant, env: options.env ?? {} });
+    const put = slowPut(connector.socketPath, key, newBody, options.pieces, options.pauseMs);
+    await sleep(options.killAfterMs(round));
+    await connector.kill();
+    await put;
+    const stored = await getDirect(emulator, bucket, key);
+    assert.ok(stored !== undefined, 'the object still exists');
+    const isOld = stored.equals(oldBody);
+    assert.ok(isOld || stored.equals(newBody), `round ${round}: stored ${stored.length} bytes, neither the old nor the new version`);
+    outcomes[isOld ? 'old' : 'new'] += 1;
+  }
+  return outcomes;
+}
+
 describe('SIGKILL during uploads', () => {
   it('leaves every object at its old or its new version, never partial', async () => {
-    const rounds = 12;
-    const outcomes = { old: 0, new: 0 };
-    for (let round = 0; round < rounds; round++) {
-      const key = `kill/k${round}`;
-      const oldBody = filled(3 * MIB, 0x61);
-      const newBody = filled(6 * MIB, 0x62);
-      await putDirect(emulator, bucket, key, oldBody);
-      const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
-      const put = slowPut(connector.socketPath, key, newBody, 24, 5);
-      // Kill at a different moment each round: while receiving or uploading.
-      await sleep(20 + round * 25);
-      await connector.kill();
-      await put;
-      const stored = await getDirect(emulator, bucket, key);
-      assert.ok(stored !== undefined, 'the object still exists');
-      const isOld = stored.equals(oldBody);
-      const isNew = stored.equals(newBody);
-      assert.ok(isOld || isNew, `round ${round}: stored ${stored.length} bytes, neither the old nor the new version`);
-      outcomes[isOld ? 'old' : 'new'] += 1;
-    }
-    recordFigures('SIGKILL during upload', { rounds, ...outcomes, partial: 0 });
+    // Kill at a different moment each round: while receiving or uploading.
+    const outcomes = await killRounds({ rounds: 12, keyPrefix: 'kill', oldBytes: 3 * MIB, newBytes: 6 * MIB, variant: 'lww', pieces: 24, pauseMs: 5, killAfterMs: (round) => 20 + round * 25 });
+    recordFigures('SIGKILL during upload', { rounds: 12, ...outcomes, partial: 0 });
   });
 });
 
 describe('SIGKILL during streamed uploads', () => {
   it('an object streamed in chunks stays at its old version until the last chunk: never partial, nothing on disk', async () => {
-    const rounds = 8;
-    const outcomes = { old: 0, new: 0 };
-    for (let round = 0; round < rounds; round++) {
-      const key = `kill-streamed/k${round}`;
-      const oldBody = filled(MIB, 0x61);
-      const newBody = filled(12 * MIB, 0x62);
-      await putDirect(emulator, bucket, key, oldBody);
-      // 1 MiB chunks: a dozen resumable chunks reach GCS before the object would appear.
-      const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'cas', env: { CONNECTOR_UPLOAD_CHUNK: '1Mi' } });
-      const put = slowPut(connector.socketPath, key, newBody, 24, 10);
-      await sleep(40 + round * 60);
-      await connector.kill();
-      await put;
-      const stored = await getDirect(emulator, bucket, key);
-      assert.ok(stored !== undefined, 'the object still exists');
-      const isOld = stored.equals(oldBody);
-      assert.ok(isOld || stored.equals(newBody), `round ${round}: stored ${stored.length} bytes, neither the old nor the new version`);
-      outcomes[isOld ? 'old' : 'new'] += 1;
-    }
+    // 1 MiB chunks: a dozen resumable chunks reach GCS before the object would appear.
+    const outcomes = await killRounds({
+      rounds: 8, keyPrefix: 'kill-streamed', oldBytes: MIB, newBytes: 12 * MIB, variant: 'cas', env: { CONNECTOR_UPLOAD_CHUNK: '1Mi' }, pieces: 24, pauseMs: 10, killAfterMs: (round) => 40 + round * 60,
+    });
     assert.ok(outcomes.old > 0, 'at least one kill landed mid-stream');
-    recordFigures('SIGKILL during streamed upload', { rounds, ...outcomes, partial: 0 });
+    recordFigures('SIGKILL during streamed upload', { rounds: 8, ...outcomes, partial: 0 });
   });
 });
 

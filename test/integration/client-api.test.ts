@@ -250,6 +250,20 @@ describe('client: files, errors and flags (cas connector)', () => {
     await rejectsWith(client.readdir('tree/a.txt'), 'ENOTDIR');
   });
 
+  it('readdir and rm -r page through a directory larger than one page (1,000 names) instead of asking for it whole', async () => {
+    const names = Array.from({ length: 1_234 }, (_, i) => `f${String(i).padStart(4, '0')}`);
+    // Planted directly: 1,234 writes through the client would take longer than they prove.
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < names.length) await putDirect(emulator, bucket, name(`big-dir/${names[next++] ?? ''}`), 'x');
+    }));
+    const listsBefore = await metricValue(connector.socketPath, 'asya_state_requests_total', { op: 'list', status: '200' });
+    assert.deepEqual(await client.readdir('big-dir'), names);
+    assert.equal(await metricValue(connector.socketPath, 'asya_state_requests_total', { op: 'list', status: '200' }) - listsBefore, 2, 'two pages of at most 1,000');
+    await client.rm('big-dir', { recursive: true });
+    assert.deepEqual((await objectNames(emulator, bucket)).filter((object) => object.startsWith(name('big-dir/'))), [], 'rm -r removed every page');
+  });
+
   it('stat: files carry size, mtime and generation; prefixes and the root are directories; missing is ENOENT', async () => {
     await client.writeFile('st/file.txt', '12345');
     const file = await client.stat(`${MOUNT}/st/file.txt`);
