@@ -101,7 +101,7 @@ export function loadConfig(env: Env): Config {
     gcsTimeoutMs: integer(env, 'GCS_TIMEOUT_MS', 30_000, 100, 3_600_000, 'milliseconds'),
     gcsMaxAttempts: integer(env, 'GCS_MAX_ATTEMPTS', 5, 1, 20, 'attempts'),
     uploadChunkBytes: uploadChunk(env, 'CONNECTOR_UPLOAD_CHUNK'),
-    readRangeBytes: size(env, 'CONNECTOR_READ_RANGE', 4 * MIB, 256 * KIB),
+    readRangeBytes: readRange(env, 'CONNECTOR_READ_RANGE'),
     readStreams: integer(env, 'CONNECTOR_READ_STREAMS', 4, 0, 16, 'ranged reads'),
     maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
     casMemoryKeys: integer(env, 'CONNECTOR_CAS_MEMORY_KEYS', 100_000, 1, 10_000_000, 'keys'),
@@ -143,6 +143,14 @@ function uploadChunk(env: Env, name: string): number {
   const bytes = size(env, name, 8 * MIB, 1);
   if (bytes < UPLOAD_CHUNK_UNIT || bytes % UPLOAD_CHUNK_UNIT !== 0 || bytes > 256 * MIB) {
     throw new ConfigError(name, `must be a multiple of 256Ki (GCS's resumable chunk unit) from 256Ki to 256Mi, e.g. 8Mi, got ${JSON.stringify(env[name])}`);
+  }
+  return bytes;
+}
+
+function readRange(env: Env, name: string): number {
+  const bytes = size(env, name, 4 * MIB, 1);
+  if (bytes < 256 * KIB || bytes > 256 * MIB) {
+    throw new ConfigError(name, `must be a size from 256Ki to 256Mi, e.g. 4Mi, got ${JSON.stringify(env[name])}`);
   }
   return bytes;
 }

@@ -49,6 +49,8 @@ describe('configuration errors stop start-up with one line naming the variable (
     GCS_TIMEOUT_MS: 'soon',
     GCS_MAX_ATTEMPTS: '0',
     CONNECTOR_UPLOAD_CHUNK: '300Ki',
+    CONNECTOR_READ_RANGE: '1Gi',
+    CONNECTOR_READ_STREAMS: '17',
     CONNECTOR_MAX_BODY: '0',
     CONNECTOR_CAS_MEMORY_KEYS: 'many',
     CONNECTOR_SHUTDOWN_GRACE_MS: '1.5',
