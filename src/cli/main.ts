@@ -150,7 +150,21 @@ function progressFlag(values: Record<string, unknown>): boolean | undefined {
   return values.progress === true ? true : undefined;
 }
 
+/** The reader of our stdout went away (`asya-state cat KEY | head`): stop quietly, as other tools do. */
+function isBrokenPipe(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+}
+
+process.stdout.on('error', (error) => {
+  if (!isBrokenPipe(error)) throw error;
+  process.exit(EXIT.ok);
+});
+
 run(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (error: unknown) => {
+  if (isBrokenPipe(error)) {
+    process.exitCode = EXIT.ok;
+    return;
+  }
   if (error instanceof UsageError) {
     process.stderr.write(`asya-state: ${error.message}\n`);
     process.exitCode = EXIT.usage;

@@ -128,6 +128,20 @@ describe('asya-state CLI', () => {
     }
   });
 
+  it('cat into a reader that stops early (cat KEY | head) ends quietly with 0, not "write EPIPE"', async () => {
+    await cli(['put', 'big/pipe.bin'], { stdin: Buffer.alloc(4 * 1024 * 1024, 0x41) });
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, '--socket', connector.socketPath, 'cat', 'big/pipe.bin'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      // Like `head -c 10`: read a little, then close the pipe.
+      child.stdout.once('data', () => { child.stdout.destroy(); });
+      child.once('exit', (code) => { resolve({ code, stderr }); });
+    });
+    assert.equal(result.stderr, '');
+    assert.equal(result.code, 0);
+  });
+
   it('--help works for the tool and every command', async () => {
     assert.match((await cli(['--help'])).stdout.toString(), /^usage: asya-state/);
     for (const command of ['ls', 'cat', 'put', 'rm', 'stat', 'xattr']) {
