@@ -31,7 +31,8 @@ export function allowOnly(query: ReadonlyMap<string, string>, allowed: readonly 
   }
 }
 
-const GENERATION = /^(?:"(\d{1,19})"|(\d{1,19}))$/;
+/** An ETag as the connector gives it: a generation in quotes. */
+const GENERATION = /^"(\d{1,19})"$/;
 
 function singleHeader(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
@@ -43,8 +44,7 @@ function singleHeader(req: IncomingMessage, name: string): string | undefined {
 export function ifMatchGeneration(req: IncomingMessage): string | undefined {
   const value = singleHeader(req, 'if-match');
   if (value === undefined) return undefined;
-  const match = GENERATION.exec(value);
-  const generation = match?.[1] ?? match?.[2];
+  const generation = GENERATION.exec(value)?.[1];
   if (generation === undefined) {
     throw new BadRequestError(`If-Match must be one generation in quotes, as the ETag gives it (e.g. "1712345678901234"), got ${JSON.stringify(value.slice(0, 64))}`);
   }

@@ -114,6 +114,9 @@ describe('key validation', () => {
       ['GET', '/keys/?colour=red', {}],
       ['GET', '/keys/a?x=1', {}],
       ['PUT', '/keys/a', { 'if-match': 'not-a-generation' }],
+      // The protocol's If-Match is the ETag, quoted; a bare number is refused, not guessed at.
+      ['PUT', '/keys/a', { 'if-match': '123' }],
+      ['DELETE', '/keys/a', { 'if-match': '123' }],
       ['PUT', '/keys/a', { 'if-none-match': '"123"' }],
       ['PUT', '/keys/a', { 'if-match': '"1"', 'if-none-match': '*' }],
       ['DELETE', '/keys/a', { 'if-none-match': '*' }],
