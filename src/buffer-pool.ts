@@ -28,9 +28,4 @@ export class BufferPool {
   give(buffer: Buffer): void {
     this.#free.push(buffer);
   }
-
-  /** Buffers free now. */
-  get freeCount(): number {
-    return this.#free.length;
-  }
 }

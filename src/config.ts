@@ -100,8 +100,8 @@ export function loadConfig(env: Env): Config {
     presignTtlSeconds: integer(env, 'STATE_PRESIGN_TTL', 3600, 1, MAX_PRESIGN_TTL_SECONDS, 'seconds'),
     gcsTimeoutMs: integer(env, 'GCS_TIMEOUT_MS', 30_000, 100, 3_600_000, 'milliseconds'),
     gcsMaxAttempts: integer(env, 'GCS_MAX_ATTEMPTS', 5, 1, 20, 'attempts'),
-    uploadChunkBytes: uploadChunk(env, 'CONNECTOR_UPLOAD_CHUNK'),
-    readRangeBytes: readRange(env, 'CONNECTOR_READ_RANGE'),
+    uploadChunkBytes: sizeBetween(env, 'CONNECTOR_UPLOAD_CHUNK', 8 * MIB, UPLOAD_CHUNK_UNIT, 256 * MIB, UPLOAD_CHUNK_UNIT),
+    readRangeBytes: sizeBetween(env, 'CONNECTOR_READ_RANGE', 4 * MIB, 256 * KIB, 256 * MIB),
     readStreams: integer(env, 'CONNECTOR_READ_STREAMS', 4, 0, 16, 'ranged reads'),
     maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
     casMemoryKeys: integer(env, 'CONNECTOR_CAS_MEMORY_KEYS', 100_000, 1, 10_000_000, 'keys'),
@@ -136,23 +136,23 @@ export function obsoleteSettings(env: Env): string[] {
     .map(([name, instead]) => `${name} is set but no longer has an effect: ${instead}`);
 }
 
-/** GCS takes resumable chunks in multiples of 256 KiB. */
-const UPLOAD_CHUNK_UNIT = 256 * KIB;
+/** GCS takes resumable upload chunks in multiples of this. */
+export const UPLOAD_CHUNK_UNIT = 256 * KIB;
 
-function uploadChunk(env: Env, name: string): number {
-  const bytes = size(env, name, 8 * MIB, 1);
-  if (bytes < UPLOAD_CHUNK_UNIT || bytes % UPLOAD_CHUNK_UNIT !== 0 || bytes > 256 * MIB) {
-    throw new ConfigError(name, `must be a multiple of 256Ki (GCS's resumable chunk unit) from 256Ki to 256Mi, e.g. 8Mi, got ${JSON.stringify(env[name])}`);
+/** A size from `min` to `max` (and a multiple of `unit`), with a message naming the bounds. */
+function sizeBetween(env: Env, name: string, fallback: number, min: number, max: number, unit = 1): number {
+  const bytes = size(env, name, fallback, 1);
+  if (bytes < min || bytes > max || bytes % unit !== 0) {
+    const multiple = unit === 1 ? 'a size' : `a multiple of ${sizeLabel(unit)}`;
+    throw new ConfigError(name, `must be ${multiple} from ${sizeLabel(min)} to ${sizeLabel(max)}, e.g. ${sizeLabel(fallback)}, got ${JSON.stringify(env[name])}`);
   }
   return bytes;
 }
 
-function readRange(env: Env, name: string): number {
-  const bytes = size(env, name, 4 * MIB, 1);
-  if (bytes < 256 * KIB || bytes > 256 * MIB) {
-    throw new ConfigError(name, `must be a size from 256Ki to 256Mi, e.g. 4Mi, got ${JSON.stringify(env[name])}`);
-  }
-  return bytes;
+/** `262144` as `256Ki`, for messages. */
+function sizeLabel(bytes: number): string {
+  const unit = bytes % MIB === 0 ? 'Mi' : 'Ki';
+  return `${bytes / (unit === 'Mi' ? MIB : KIB)}${unit}`;
 }
 
 function nonEmpty(env: Env, name: string): string | undefined {

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     },
   }, {
     // Ranges of large downloads yield to request bodies waiting for memory.
-    tryReserve: (bytes) => budget.waiting === 0 && budget.tryReserve(bytes, 'download'),
+    tryReserve: (bytes) => budget.tryReserveInTurn(bytes, 'download'),
     release: (bytes) => { budget.release(bytes, 'download'); },
   });
 

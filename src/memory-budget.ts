@@ -75,14 +75,26 @@ export class MemoryBudget {
   }
 
   /**
+   * Reserves `bytes` for `use` when they fit and no reservation waits for room (taking them
+   * would jump the queue); answers whether it did (a refusal is counted). For memory a
+   * request can do without (read-ahead, overlap), and the first try of `acquire`.
+   */
+  tryReserveInTurn(bytes: number, use: BudgetUse): boolean {
+    if (this.#waiters.length === 0) return this.tryReserve(bytes, use);
+    this.#refusals.set(use, (this.#refusals.get(use) ?? 0) + 1);
+    return false;
+  }
+
+  /**
    * Reserves `bytes` for `what`, waiting first come, first served until they fit. Throws a
    * retryable UnavailableError (503) when `timeoutMs` passes first, and the signal's reason
-   * when it aborts (the client left); either way nothing stays reserved.
+   * when it aborts (the client left); either way nothing stays reserved. `signal` is asked
+   * for only when the reservation has to wait.
    */
-  async acquire(bytes: number, use: BudgetUse, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  async acquire(bytes: number, use: BudgetUse, what: string, timeoutMs: number, abortSignal?: () => AbortSignal): Promise<void> {
     if (bytes > this.limitBytes) throw new RangeError(`${what} needs ${bytes} bytes, more than the whole memory budget of ${this.limitBytes}`);
-    if (this.#waiters.length === 0 && this.tryReserve(bytes, use)) return;
-    if (this.#waiters.length > 0) this.#refusals.set(use, (this.#refusals.get(use) ?? 0) + 1);
+    if (this.tryReserveInTurn(bytes, use)) return;
+    const signal = abortSignal?.();
     signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
       const leave = (error: Error): void => {

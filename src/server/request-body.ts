@@ -18,6 +18,7 @@ import { BadRequestError, ConnectorError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 import type { BodyChunk, ChunkedBody, UploadBody } from '../store/object-store.ts';
 import { BufferPool } from '../buffer-pool.ts';
+import { UPLOAD_CHUNK_UNIT } from '../config.ts';
 
 export interface BodyOptions {
   /** Size of every chunk of a streamed body but the last (CONNECTOR_UPLOAD_CHUNK). */
@@ -29,8 +30,8 @@ export interface BodyOptions {
   readonly budget: MemoryBudget;
   /** Longest wait for room in the budget before the request is answered 503. */
   readonly admissionTimeoutMs: number;
-  /** Ends the wait for room when the client leaves. */
-  readonly signal?: AbortSignal;
+  /** Ends the wait for room when the client leaves; made only when the body has to wait. */
+  readonly abortSignal?: () => AbortSignal;
   /** Called once room is granted and before the body is read (answers `Expect: 100-continue`). */
   readonly onAdmitted?: () => void;
 }
@@ -44,21 +45,16 @@ export interface ReceivedBody {
   release(): void;
 }
 
-/** GCS takes resumable chunks in multiples of this. */
-const CHUNK_UNIT = 256 * 1024;
-
 /** The configured chunk, lowered (in 256 KiB steps) until two fit in the budget. */
 export function chunkForBudget(configuredBytes: number, budgetBytes: number): number {
-  const fitting = Math.floor(budgetBytes / 2 / CHUNK_UNIT) * CHUNK_UNIT;
-  return Math.max(CHUNK_UNIT, Math.min(configuredBytes, fitting));
+  const fitting = Math.floor(budgetBytes / 2 / UPLOAD_CHUNK_UNIT) * UPLOAD_CHUNK_UNIT;
+  return Math.max(UPLOAD_CHUNK_UNIT, Math.min(configuredBytes, fitting));
 }
 
 export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOptions): Promise<ReceivedBody> {
   const { budget, chunkBytes, declaredLength } = options;
-  // The body's own chunk buffers, reused chunk after chunk and dropped with the body.
-  const pool = new BufferPool(chunkBytes);
   const first = declaredLength !== undefined && declaredLength <= chunkBytes ? declaredLength : chunkBytes;
-  await budget.acquire(first, 'body', 'a request body', options.admissionTimeoutMs, options.signal);
+  await budget.acquire(first, 'body', 'a request body', options.admissionTimeoutMs, options.abortSignal);
   let reserved = first;
   let streamed = false;
   const release = (): void => {
@@ -68,8 +64,10 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
     streamed = false;
   };
   const reader = new BodyReader(source[Symbol.asyncIterator](), options);
-  // An announced length over one chunk is streamed for sure: copy from the start.
-  const pooled = declaredLength !== undefined && declaredLength > chunkBytes ? pool.take() : undefined;
+  // An announced length over one chunk is streamed for sure: copy from the start into the
+  // body's own chunk buffers, reused chunk after chunk and dropped with the body.
+  let pool = declaredLength !== undefined && declaredLength > chunkBytes ? new BufferPool(chunkBytes) : undefined;
+  const pooled = pool?.take();
   try {
     options.onAdmitted?.();
     const head = await reader.fill(chunkBytes, pooled);
@@ -82,9 +80,10 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
     }
     // Longer than a chunk: streamed. A second chunk lets receiving overlap uploading;
     // it is taken only when nobody is waiting for room.
-    const window = budget.waiting === 0 && budget.tryReserve(chunkBytes, 'body') ? 2 : 1;
+    const window = budget.tryReserveInTurn(chunkBytes, 'body') ? 2 : 1;
     reserved += (window - 1) * chunkBytes;
     streamed = true;
+    pool ??= new BufferPool(chunkBytes);
     return { upload: chunkedBody(reader, pool, { ...head, pooled }, window, declaredLength), receivedBytes: () => reader.total, release };
   } catch (error) {
     release();

@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startConnector, type Connector } from '../helpers/connector.ts';
-import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
+import { getDirect, putDirect, type Emulator } from '../helpers/emulator.ts';
+import type { FaultProxy } from '../helpers/fault-proxy.ts';
+import { startProxiedConnector, type ProxiedConnector } from '../helpers/proxied-connector.ts';
 import { recordFigures } from '../helpers/figures.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
 
@@ -17,22 +18,15 @@ let sock: string;
 const bucket = 'backend-faults';
 const TIMEOUT_MS = 1500;
 
+let setup: ProxiedConnector;
+
 before(async () => {
-  emulator = await startEmulator();
-  await emulator.createBucket(bucket);
-  proxy = await startFaultProxy(emulator.origin);
-  connector = await startConnector({
-    emulatorOrigin: proxy.origin,
-    bucket,
-    variant: 'cas',
-    env: { GCS_TIMEOUT_MS: String(TIMEOUT_MS), GCS_MAX_ATTEMPTS: '3' },
-  });
+  setup = await startProxiedConnector(bucket, { variant: 'cas', env: { GCS_TIMEOUT_MS: String(TIMEOUT_MS), GCS_MAX_ATTEMPTS: '3' } });
+  ({ emulator, proxy, connector } = setup);
   sock = connector.socketPath;
 });
 after(async () => {
-  await connector.stop();
-  await proxy.close();
-  await emulator.stop();
+  await setup.stop();
 });
 
 const isGet = (req: { method?: string | undefined }): boolean => req.method === 'GET';

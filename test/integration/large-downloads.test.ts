@@ -9,9 +9,10 @@ import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startConnector, type Connector } from '../helpers/connector.ts';
-import { putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
+import type { Connector } from '../helpers/connector.ts';
+import { putDirect, type Emulator } from '../helpers/emulator.ts';
+import type { FaultProxy } from '../helpers/fault-proxy.ts';
+import { startProxiedConnector, type ProxiedConnector } from '../helpers/proxied-connector.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
 
 const MIB = 1024 * 1024;
@@ -60,21 +61,17 @@ function openGet(key: string): Promise<IncomingMessage> {
   });
 }
 
+let setup: ProxiedConnector;
+
 before(async () => {
-  emulator = await startEmulator();
-  await emulator.createBucket(bucket);
-  proxy = await startFaultProxy(emulator.origin);
-  connector = await startConnector({
-    emulatorOrigin: proxy.origin,
-    bucket,
+  setup = await startProxiedConnector(bucket, {
     variant: 'cas',
     env: { CONNECTOR_READ_RANGE: '4Mi', CONNECTOR_READ_STREAMS: String(STREAMS), CONNECTOR_MEMORY_BUDGET: '48Mi', CONNECTOR_LOG_LEVEL: 'debug' },
   });
+  ({ emulator, proxy, connector } = setup);
 });
 after(async () => {
-  await connector.stop();
-  await proxy.close();
-  await emulator.stop();
+  await setup.stop();
 });
 
 describe('large downloads in parallel ranges', () => {

@@ -70,7 +70,7 @@ describe('MemoryBudget.acquire', () => {
     const budget = new MemoryBudget(10);
     budget.reserve(8, 'listing');
     const controller = new AbortController();
-    const blocked = budget.acquire(10, 'body', 'a body', 10_000, controller.signal);
+    const blocked = budget.acquire(10, 'body', 'a body', 10_000, () => controller.signal);
     const behind = budget.acquire(2, 'body', 'a small body', 10_000);
     await settle();
     assert.equal(budget.waiting, 2);

@@ -56,7 +56,7 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
     budget: ctx.budget,
     // A body waits for room in the memory budget at most as long as it may take to move.
     admissionTimeoutMs: ctx.bodyRate.windowMs,
-    signal: closedSignal(res),
+    abortSignal: () => closedSignal(res),
     onAdmitted: () => { acceptBody(req, res); },
   });
   try {
