@@ -8,7 +8,8 @@
  *
  * To behave like GCS where large objects are concerned, it can limit every stream (each
  * request's body, either way) to a bandwidth and delay every answer by a first-byte
- * latency; media downloads take `Range` and `generation`.
+ * latency (every request, listings included); media downloads take `Range` and
+ * `generation`.
  *
  *   node bench/memory-backend.ts [--port 0] [--stream-mibps 0] [--first-byte-ms 0]
  *     prints {"origin": "..."} on stdout; 0 means no limit, no delay
@@ -180,7 +181,7 @@ function list(res: ServerResponse, query: URLSearchParams): void {
     if ((names[mid] ?? '') < start) low = mid + 1;
     else high = mid;
   }
-  const items: Array<{ name: string }> = [];
+  const items: Array<{ name: string; size: string }> = [];
   const prefixes: string[] = [];
   let next: string | undefined;
   for (let i = low; i < names.length; i++) {
@@ -192,7 +193,7 @@ function list(res: ServerResponse, query: URLSearchParams): void {
     }
     const cut = delimiter === '' ? -1 : name.indexOf(delimiter, prefix.length);
     if (cut < 0) {
-      items.push({ name });
+      items.push({ name, size: String(objects.get(name)?.size ?? 0) });
       continue;
     }
     const sub = name.slice(0, cut + delimiter.length);

@@ -45,6 +45,12 @@ export interface Config {
   readonly readStreams: number;
   /** Largest request body accepted; larger ones are answered 413. */
   readonly maxBodyBytes: number;
+  /** `POST /query`: documents read at once. */
+  readonly queryReads: number;
+  /** `POST /query`: larger files are skipped, not read (parsing costs several times their size). */
+  readonly queryDocumentMaxBytes: number;
+  /** `POST /query`: the most one query holds, documents being read and rows kept. */
+  readonly queryMemoryBytes: number;
   /** How many keys the CAS variant remembers generations for. */
   readonly casMemoryKeys: number;
   /** How long SIGTERM waits for requests in flight before closing connections. */
@@ -104,6 +110,9 @@ export function loadConfig(env: Env): Config {
     readRangeBytes: sizeBetween(env, 'CONNECTOR_READ_RANGE', 4 * MIB, 256 * KIB, 256 * MIB),
     readStreams: integer(env, 'CONNECTOR_READ_STREAMS', 4, 0, 16, 'ranged reads'),
     maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
+    queryReads: integer(env, 'CONNECTOR_QUERY_READS', 16, 1, 64, 'documents'),
+    queryDocumentMaxBytes: sizeBetween(env, 'CONNECTOR_QUERY_DOCUMENT_MAX', MIB, KIB, 16 * MIB),
+    queryMemoryBytes: sizeBetween(env, 'CONNECTOR_QUERY_MEMORY', 8 * MIB, 64 * KIB, 256 * MIB),
     casMemoryKeys: integer(env, 'CONNECTOR_CAS_MEMORY_KEYS', 100_000, 1, 10_000_000, 'keys'),
     shutdownGraceMs: integer(env, 'CONNECTOR_SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000, 'milliseconds'),
     logLevel: logLevel(env, 'CONNECTOR_LOG_LEVEL'),
@@ -119,6 +128,9 @@ export function loadConfig(env: Env): Config {
     bodyMinBytesPerSecond: size(env, 'CONNECTOR_BODY_MIN_RATE', 16 * KIB, 0),
     bodyWindowMs: integer(env, 'CONNECTOR_BODY_WINDOW_MS', 30_000, 100, 3_600_000, 'milliseconds'),
   };
+  if (config.queryDocumentMaxBytes > config.queryMemoryBytes) {
+    throw new ConfigError('CONNECTOR_QUERY_DOCUMENT_MAX', `(${sizeLabel(config.queryDocumentMaxBytes)}) must not be larger than CONNECTOR_QUERY_MEMORY (${sizeLabel(config.queryMemoryBytes)}), which holds the documents a query reads`);
+  }
   return Object.freeze(config);
 }
 

@@ -16,6 +16,7 @@ import { createProtocolServer, OPS_TIMEOUTS, SOCKET_TIMEOUTS } from './server/pr
 import { opsRoute } from './server/router.ts';
 import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
 import { chunkForBudget } from './server/request-body.ts';
+import type { QuerySettings } from './state/query/query-runner.ts';
 import { StateService } from './state/state-service.ts';
 import { BackendHealth } from './store/backend-health.ts';
 import { createGcsStore } from './store/gcs/create-gcs-store.ts';
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
     maxBodyBytes: config.maxBodyBytes,
     budget,
     bodyRate: { minBytesPerSecond: config.bodyMinBytesPerSecond, windowMs: config.bodyWindowMs },
+    query: querySettings(config, budget.limitBytes, logger),
   };
   const server = createProtocolServer(context, {
     listener: 'socket', maxConnections: config.maxConnections, capVariable: 'CONNECTOR_MAX_CONNECTIONS', timeouts: SOCKET_TIMEOUTS,
@@ -139,6 +141,15 @@ async function main(): Promise<void> {
 }
 
 /** Counts names a listing left out and warns of the first one (the metric counts the rest). */
+/** The query settings, with a query's memory lowered to half the budget when it is larger. */
+function querySettings(config: Config, budgetBytes: number, logger: Logger): QuerySettings {
+  const memoryBytes = Math.min(config.queryMemoryBytes, Math.floor(budgetBytes / 2));
+  if (memoryBytes < config.queryMemoryBytes) {
+    logger.warn('query memory lowered to half the memory budget', { configured: config.queryMemoryBytes, used: memoryBytes, memory_budget_bytes: budgetBytes });
+  }
+  return { reads: config.queryReads, documentMaxBytes: Math.min(config.queryDocumentMaxBytes, memoryBytes), memoryBytes };
+}
+
 function invalidNameReporter(metrics: ConnectorMetrics, logger: Logger): (objectName: string) => void {
   let warned = false;
   return (objectName) => {

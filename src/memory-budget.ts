@@ -1,6 +1,7 @@
 /**
  * The connector's one memory budget. Every byte it holds on behalf of requests is
- * reserved here first: request bodies held in memory, ranges of large downloads, listings being streamed, open
+ * reserved here first: request bodies held in memory, ranges of large downloads, listings being streamed,
+ * queries, open
  * connections, the CAS generation memory and the read-cache index. A reservation that
  * does not fit is refused (the caller answers 503 `unavailable` or does without) or, for
  * request bodies, waits its turn until one that holds memory gives it back; nothing
@@ -13,9 +14,9 @@
 import { UnavailableError } from './errors.ts';
 
 /** What a reservation holds memory for; the label of the budget's metrics. */
-export type BudgetUse = 'body' | 'download' | 'listing' | 'connection' | 'cas_memory' | 'cache_index';
+export type BudgetUse = 'body' | 'download' | 'listing' | 'query' | 'connection' | 'cas_memory' | 'cache_index';
 
-export const BUDGET_USES: readonly BudgetUse[] = ['body', 'download', 'listing', 'connection', 'cas_memory', 'cache_index'];
+export const BUDGET_USES: readonly BudgetUse[] = ['body', 'download', 'listing', 'query', 'connection', 'cas_memory', 'cache_index'];
 
 const MIB = 1024 * 1024;
 /** Assumed when the process runs without a memory limit: the seed's `limits.memory`. */

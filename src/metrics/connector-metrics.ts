@@ -45,6 +45,14 @@ export interface ConnectorMetrics {
   readonly connectionGates: Map<string, { readonly openConnections: number }>;
   /** Names in the bucket left out of listings because they are not valid keys. */
   readonly listingNamesDropped: Counter;
+  /** `POST /query`: documents read. */
+  readonly queryDocumentsRead: Counter;
+  /** `POST /query`: bytes of documents read. */
+  readonly queryBytesRead: Counter;
+  /** `POST /query`: files left out for what they are (not JSON, over the document limit, deleted meanwhile). */
+  readonly queryFilesSkipped: Counter;
+  /** `POST /query`: files left unread because a query reached its caps. */
+  readonly queryFilesUnread: Counter;
 }
 
 /** Creates the connector's metric set in a fresh registry. */
@@ -70,6 +78,10 @@ export function createConnectorMetrics(budget: MemoryBudget): ConnectorMetrics {
     connectionsRefused: registry.register(new Counter('asya_state_connections_refused_total', 'Connections answered 503 and closed, by listener and reason (cap, budget).')),
     connectionGates: new Map(),
     listingNamesDropped: registry.register(new Counter('asya_state_listing_names_dropped_total', 'Object names left out of listings because they are not valid keys.')),
+    queryDocumentsRead: registry.register(new Counter('asya_state_query_documents_read_total', 'Documents read by POST /query.')),
+    queryBytesRead: registry.register(new Counter('asya_state_query_read_bytes_total', 'Bytes of documents read by POST /query.')),
+    queryFilesSkipped: registry.register(new Counter('asya_state_query_files_skipped_total', 'Files POST /query left out: not JSON, over CONNECTOR_QUERY_DOCUMENT_MAX, or deleted while it ran.')),
+    queryFilesUnread: registry.register(new Counter('asya_state_query_files_unread_total', 'Files POST /query left unread because it reached its caps (the first 1,000 files, 256 MiB).')),
   };
   registry.register(new Gauge('asya_state_connections_open', 'Connections open now, by listener.', () => [...metrics.connectionGates].map(([listener, gate]) => [{ listener }, gate.openConnections] as const)));
   registry.register(new Gauge('asya_state_memory_budget_bytes', 'The memory budget: bytes the connector may hold for requests.', () => budget.limitBytes));

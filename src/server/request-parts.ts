@@ -97,20 +97,26 @@ export function declaredLength(req: IncomingMessage, maxBytes: number): number |
   return length;
 }
 
-const MAX_JSON_BODY = 64 * 1024;
+const MAX_ATTRIBUTE_BODY = 64 * 1024;
 
-/** Reads a small JSON body of the form `{"value": "<string>"}`. */
-export async function readValueBody(req: IncomingMessage): Promise<string> {
+/** Reads a whole small body; a longer one is refused with 413, naming `what`. */
+export async function readSmallBody(req: IncomingMessage, maxBytes: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_JSON_BODY) throw new BadRequestError(`attribute body is over ${MAX_JSON_BODY} bytes`);
+    if (size > maxBytes) throw new TooLargeError(`${what} is over ${maxBytes} bytes`);
     chunks.push(chunk);
   }
+  return Buffer.concat(chunks, size);
+}
+
+/** Reads a small JSON body of the form `{"value": "<string>"}`. */
+export async function readValueBody(req: IncomingMessage): Promise<string> {
+  const body = await readSmallBody(req, MAX_ATTRIBUTE_BODY, 'the attribute body');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    parsed = JSON.parse(body.toString('utf8'));
   } catch {
     throw new BadRequestError('attribute body must be JSON: {"value": "<string>"}');
   }

@@ -6,6 +6,7 @@ import type { KeySpace } from '../keys.ts';
 import type { Logger } from '../log.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 import type { ConnectorMetrics } from '../metrics/connector-metrics.ts';
+import type { QuerySettings } from '../state/query/query-runner.ts';
 import type { StateService } from '../state/state-service.ts';
 import type { BackendHealth } from '../store/backend-health.ts';
 import type { BodyRate } from './body-rate-guard.ts';
@@ -23,6 +24,8 @@ export interface RouteContext {
   readonly budget: MemoryBudget;
   /** The least speed a request body must keep. */
   readonly bodyRate: BodyRate;
+  /** How `POST /query` reads documents. */
+  readonly query: QuerySettings;
 }
 
 /** A parsed request line: the path without its query, and the raw query. */

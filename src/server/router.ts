@@ -8,6 +8,7 @@ import type { RequestTarget, RouteContext } from './route-context.ts';
 import { deleteKey, getKey, headKey, listKeys, putKey } from './routes/key-routes.ts';
 import { getMeta, putMeta } from './routes/meta-routes.ts';
 import { healthz, metrics, readyz } from './routes/ops-routes.ts';
+import { postQuery } from './routes/query-routes.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => Promise<void> | void;
 
@@ -67,5 +68,10 @@ export function route(req: IncomingMessage): Route {
     }
   }
 
-  return notFound(`no route for ${method} ${path.slice(0, 100)}; the protocol serves /keys/, /meta/, /healthz, /readyz and /metrics`);
+  if (path === '/query') {
+    if (method !== 'POST') return notFound(`/query answers POST only, with a JSON body`);
+    return { op: 'query', handle: (rq, res, ctx) => postQuery(rq, res, target, ctx) };
+  }
+
+  return notFound(`no route for ${method} ${path.slice(0, 100)}; the protocol serves /keys/, /meta/, /query, /healthz, /readyz and /metrics`);
 }

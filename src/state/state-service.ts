@@ -11,7 +11,7 @@ import {
 } from '../errors.ts';
 import type { KeySpace, KeyTarget } from '../keys.ts';
 import { checkContentType } from './content-type.ts';
-import type { ObjectAttributes, ObjectDownload, ObjectStore, UploadBody } from '../store/object-store.ts';
+import type { ListedObject, ObjectAttributes, ObjectDownload, ObjectStore, UploadBody } from '../store/object-store.ts';
 import type { WritePolicy } from '../variants/write-policy.ts';
 
 /** A write's own precondition, from its request headers. */
@@ -40,6 +40,12 @@ export interface ListResult {
   readonly keys: string[];
   readonly prefixes: string[];
   readonly nextPageToken: string | undefined;
+}
+
+/** A file a recursive listing found: its mount-relative key and size in bytes. */
+export interface ListedFile {
+  readonly key: string;
+  readonly size: number;
 }
 
 /** A part of a whole listing: keys, or (after every key) prefixes. */
@@ -172,23 +178,43 @@ export class StateService {
     } while (pageToken !== undefined);
   }
 
+  /**
+   * Every file under `prefix`, recursively, with its size, one GCS page at a time (a batch
+   * per page), in key order.
+   */
+  async *listFiles(prefix: string): AsyncGenerator<readonly ListedFile[]> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.#store.list({ prefix: this.#keys.objectName(prefix), delimiter: undefined, pageSize: GCS_MAX_PAGE, pageToken });
+      const files = this.#files(page.objects);
+      if (files.length > 0) yield files;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== undefined);
+  }
+
   async #page(prefix: string, delimiter: string | undefined, pageSize: number, pageToken: string | undefined): Promise<ListResult> {
     const page = await this.#store.list({ prefix: this.#keys.objectName(prefix), delimiter, pageSize, pageToken });
-    const keys: string[] = [];
+    const keys = this.#files(page.objects).map((file) => file.key);
     const prefixes: string[] = [];
-    for (const name of page.names) {
-      // A name ending in "/" is a folder placeholder some tools create, not a file.
-      if (name.endsWith('/')) continue;
-      const key = this.#keys.listedKey(name, false);
-      if (key === undefined) this.#onInvalidName(name);
-      else keys.push(key);
-    }
     for (const name of page.prefixes) {
       const key = this.#keys.listedKey(name, true);
       if (key === undefined) this.#onInvalidName(name);
       else prefixes.push(key);
     }
     return { keys, prefixes, nextPageToken: page.nextPageToken };
+  }
+
+  /** The listed objects that are files with valid keys. */
+  #files(objects: readonly ListedObject[]): ListedFile[] {
+    const files: ListedFile[] = [];
+    for (const object of objects) {
+      // A name ending in "/" is a folder placeholder some tools create, not a file.
+      if (object.name.endsWith('/')) continue;
+      const key = this.#keys.listedKey(object.name, false);
+      if (key === undefined) this.#onInvalidName(object.name);
+      else files.push({ key, size: object.size });
+    }
+    return files;
   }
 
   /** The attribute names an existing key has (all of them, for GCS). */
@@ -229,7 +255,7 @@ export class StateService {
       pageSize: 1,
       pageToken: undefined,
     });
-    return page.names.length > 0 || page.prefixes.length > 0;
+    return page.objects.length > 0 || page.prefixes.length > 0;
   }
 }
 

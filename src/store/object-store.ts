@@ -90,8 +90,14 @@ export interface ListOptions {
   readonly pageToken: string | undefined;
 }
 
+/** An object as a listing names it. */
+export interface ListedObject {
+  readonly name: string;
+  readonly size: number;
+}
+
 export interface ListPage {
-  readonly names: readonly string[];
+  readonly objects: readonly ListedObject[];
   readonly prefixes: readonly string[];
   readonly nextPageToken: string | undefined;
 }

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { noteBufferBytes } from '../../buffer-reclaim.ts';
 import { BadRequestError } from '../../errors.ts';
 import { rateGuarded } from '../body-rate-guard.ts';
+import { closedSignal } from '../closed-signal.ts';
 import { receiveBody } from '../request-body.ts';
 import { listingBytes, sendListing } from '../send-listing.ts';
 import { sendStream } from '../send-stream.ts';
@@ -56,7 +57,7 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
     budget: ctx.budget,
     // A body waits for room in the memory budget at most as long as it may take to move.
     admissionTimeoutMs: ctx.bodyRate.windowMs,
-    abortSignal: () => closedSignal(res),
+    abortSignal: () => closedSignal(res, 'the client closed the connection while its body waited for memory; nothing was stored'),
     onAdmitted: () => { acceptBody(req, res); },
   });
   try {
@@ -67,13 +68,6 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
     ctx.metrics.bytesIn.inc({}, received.receivedBytes());
     received.release();
   }
-}
-
-/** Aborts when the response closes before it finished: the client left. */
-function closedSignal(res: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  res.once('close', () => { controller.abort(new BadRequestError('the client closed the connection while its body waited for memory; nothing was stored')); });
-  return controller.signal;
 }
 
 export async function headKey(_req: IncomingMessage, res: ServerResponse, rawKey: string, target: RequestTarget, ctx: RouteContext): Promise<void> {

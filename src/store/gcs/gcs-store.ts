@@ -232,16 +232,16 @@ export class GcsObjectStore implements ObjectStore {
     const params = new URLSearchParams({
       prefix: options.prefix,
       maxResults: String(options.pageSize),
-      fields: 'items(name),prefixes,nextPageToken',
+      fields: 'items(name,size),prefixes,nextPageToken',
     });
     if (options.delimiter !== undefined) params.set('delimiter', options.delimiter);
     if (options.pageToken !== undefined) params.set('pageToken', options.pageToken);
     const context = { target: `gs://${this.#options.bucket}/${options.prefix}*` };
-    const page = await this.#jsonCall<{ items?: { name: string }[]; prefixes?: string[]; nextPageToken?: string }>(
+    const page = await this.#jsonCall<{ items?: { name: string; size?: string }[]; prefixes?: string[]; nextPageToken?: string }>(
       'list', 'GET', `${this.#bucketPath}/o?${params.toString()}`, context,
     );
     return {
-      names: (page.items ?? []).map((item) => item.name),
+      objects: (page.items ?? []).map((item) => ({ name: item.name, size: Number(item.size ?? 0) })),
       prefixes: page.prefixes ?? [],
       nextPageToken: page.nextPageToken === '' ? undefined : page.nextPageToken,
     };

@@ -1,0 +1,278 @@
+/**
+ * Runs a `/query`: lists the files under the prefix, reads the first of them several at
+ * a time (through the read cache when it is on), parses and filters each as it arrives,
+ * and keeps only the rows that `sort`, `offset` and `limit` can still answer. What a
+ * query holds (documents being read and rows kept) stays within one reservation of the
+ * connector's memory budget.
+ */
+import { isUtf8 } from 'node:buffer';
+import { noteBufferBytes } from '../../buffer-reclaim.ts';
+import { BadRequestError, KeyNotFoundError, TooLargeError } from '../../errors.ts';
+import type { ListedFile, StateService } from '../state-service.ts';
+import { collate, fieldValue } from './json-values.ts';
+import type { QueryPlan, SortKey } from './query-plan.ts';
+
+/** A prefix with more files than this is refused (as Asya does). */
+export const MAX_QUERY_FILES = 10_000;
+/** Only the first this many files (in key order) are read (as Asya). */
+export const MAX_QUERY_DOCUMENTS = 1_000;
+/** Reading stops once this many bytes have been read (as Asya). */
+export const MAX_QUERY_READ_BYTES = 256 * 1024 * 1024;
+
+export interface QuerySettings {
+  /** Documents read at once. */
+  readonly reads: number;
+  /** Larger files are not read (skipped): parsing costs several times a document's size. */
+  readonly documentMaxBytes: number;
+  /** The most one query holds: documents being read plus the rows it keeps. */
+  readonly memoryBytes: number;
+}
+
+/** Where a query takes its memory from: the connector's budget. */
+export interface QueryMemory {
+  /** Waits until `bytes` are reserved; throws (503) when they do not come in time. */
+  acquire(bytes: number): Promise<void>;
+  release(bytes: number): void;
+}
+
+export interface QueryOutcome {
+  /** The answer's rows, in order: each the document's bytes as stored (valid UTF-8 JSON). */
+  readonly rows: readonly Buffer[];
+  /** Matching documents, before offset and limit. */
+  readonly total: number;
+  /** Files listed under the prefix. */
+  readonly listed: number;
+  readonly documentsRead: number;
+  readonly bytesRead: number;
+  /** Files not in the answer for what they are: not JSON, larger than the document limit, or deleted while the query ran. */
+  readonly skipped: number;
+  /** Files left unread because the query reached its caps (the first 1,000 files, 256 MiB). */
+  readonly unread: number;
+  /** Gives back the memory the rows hold; call once they are sent. */
+  release(): void;
+}
+
+interface KeptRow {
+  /** Position in the listing: the order of unsorted answers and of ties. */
+  readonly index: number;
+  readonly bytes: Buffer;
+  readonly sortValues: readonly unknown[];
+}
+
+export async function runQuery(service: StateService, plan: QueryPlan, settings: QuerySettings, memory: QueryMemory, signal: AbortSignal): Promise<QueryOutcome> {
+  const listing = await listUpTo(service, plan.prefix, signal);
+  const selection = selectDocuments(listing.files, settings.documentMaxBytes);
+  const windowBytes = Math.min(settings.memoryBytes, selection.bytes);
+  if (windowBytes > 0) await memory.acquire(windowBytes);
+  let released = false;
+  const release = (): void => {
+    if (released || windowBytes === 0) return;
+    released = true;
+    memory.release(windowBytes);
+  };
+  try {
+    const run = new QueryRun(service, plan, selection.documents, windowBytes, signal);
+    await run.readAll(settings.reads);
+    return {
+      rows: run.answer(),
+      total: run.total,
+      listed: listing.count,
+      documentsRead: run.documentsRead,
+      bytesRead: run.bytesRead,
+      skipped: selection.skipped + run.skipped,
+      unread: listing.count - listing.files.length + selection.unread,
+      release,
+    };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** The first MAX_QUERY_DOCUMENTS files under `prefix` and how many there are; more than MAX_QUERY_FILES is refused. */
+async function listUpTo(service: StateService, prefix: string, signal: AbortSignal): Promise<{ files: ListedFile[]; count: number }> {
+  const files: ListedFile[] = [];
+  let count = 0;
+  for await (const batch of service.listFiles(prefix)) {
+    signal.throwIfAborted();
+    count += batch.length;
+    if (count > MAX_QUERY_FILES) {
+      throw new BadRequestError(`prefix ${JSON.stringify(prefix)} holds more than ${MAX_QUERY_FILES} files; a query reads at most that many, use a narrower prefix`);
+    }
+    for (const file of batch) if (files.length < MAX_QUERY_DOCUMENTS) files.push(file);
+  }
+  return { files, count };
+}
+
+/** The files to read: in key order, those within the document limit, until MAX_QUERY_READ_BYTES have been taken. */
+function selectDocuments(files: readonly ListedFile[], documentMaxBytes: number): { documents: ListedFile[]; bytes: number; skipped: number; unread: number } {
+  const documents: ListedFile[] = [];
+  let bytes = 0;
+  let skipped = 0;
+  for (const [position, file] of files.entries()) {
+    if (bytes > MAX_QUERY_READ_BYTES) return { documents, bytes, skipped, unread: files.length - position };
+    if (file.size > documentMaxBytes) skipped++;
+    else {
+      documents.push(file);
+      bytes += file.size;
+    }
+  }
+  return { documents, bytes, skipped, unread: 0 };
+}
+
+/** One query's reading: workers take documents in order while the window has room for them. */
+class QueryRun {
+  total = 0;
+  documentsRead = 0;
+  bytesRead = 0;
+  skipped = 0;
+  readonly #service: StateService;
+  readonly #plan: QueryPlan;
+  readonly #documents: readonly ListedFile[];
+  readonly #windowBytes: number;
+  readonly #signal: AbortSignal;
+  /** Rows that offset + limit can still answer once sorted. */
+  readonly #keep: number;
+  #rows: KeptRow[] = [];
+  #next = 0;
+  #readingBytes = 0;
+  #keptBytes = 0;
+  /** The first failure; the other workers stop taking documents once there is one. */
+  #failure: { readonly reason: unknown } | undefined;
+  #roomWaiters: Array<() => void> = [];
+
+  constructor(service: StateService, plan: QueryPlan, documents: readonly ListedFile[], windowBytes: number, signal: AbortSignal) {
+    this.#service = service;
+    this.#plan = plan;
+    this.#documents = documents;
+    this.#windowBytes = windowBytes;
+    this.#signal = signal;
+    this.#keep = plan.offset + plan.limit;
+  }
+
+  async readAll(reads: number): Promise<void> {
+    await Promise.all(Array.from({ length: Math.min(reads, this.#documents.length) }, () => this.#work()));
+    if (this.#failure !== undefined) throw this.#failure.reason;
+  }
+
+  /** The rows of the answer: sorted, then `offset` skipped and `limit` taken. */
+  answer(): Buffer[] {
+    this.#trim();
+    return this.#rows.slice(this.#plan.offset, this.#plan.offset + this.#plan.limit).map((row) => row.bytes);
+  }
+
+  async #work(): Promise<void> {
+    try {
+      while (this.#failure === undefined && this.#next < this.#documents.length) {
+        this.#signal.throwIfAborted();
+        const index = this.#next++;
+        const file = this.#documents[index] as ListedFile;
+        if (!await this.#room(file.size)) return;
+        this.#readingBytes += file.size;
+        try {
+          const bytes = await this.#read(file);
+          if (bytes !== undefined) this.#consider(index, bytes);
+        } finally {
+          this.#readingBytes -= file.size;
+          this.#wakeRoomWaiters();
+        }
+      }
+    } catch (error) {
+      this.#failure ??= { reason: error };
+      this.#wakeRoomWaiters();
+    }
+  }
+
+  /**
+   * Waits until `bytes` more fit in the window: true once they do, false when the query
+   * failed meanwhile. Throws when only the kept rows fill it.
+   */
+  async #room(bytes: number): Promise<boolean> {
+    while (this.#readingBytes + this.#keptBytes + bytes > this.#windowBytes) {
+      this.#trim();
+      if (this.#readingBytes + this.#keptBytes + bytes <= this.#windowBytes) break;
+      if (this.#failure !== undefined) return false;
+      if (this.#readingBytes === 0) {
+        throw new TooLargeError(
+          `the query's rows hold more than the ${this.#windowBytes} bytes a query may (CONNECTOR_QUERY_MEMORY); ` +
+            'ask for fewer rows with limit and offset, or narrow the prefix or filter',
+        );
+      }
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    }
+    return this.#failure === undefined;
+  }
+
+  #wakeRoomWaiters(): void {
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** The file's bytes, or undefined when it is gone or changed past what was reserved for it. */
+  async #read(file: ListedFile): Promise<Buffer | undefined> {
+    let download;
+    try {
+      download = await this.#service.read(file.key);
+    } catch (error) {
+      if (!(error instanceof KeyNotFoundError)) throw error;
+      this.skipped++;
+      return undefined;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of download.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      noteBufferBytes(chunk.length);
+      if (size > file.size) {
+        // Rewritten larger since it was listed: its memory was not reserved.
+        download.body.destroy();
+        this.skipped++;
+        return undefined;
+      }
+      chunks.push(chunk);
+    }
+    this.documentsRead++;
+    this.bytesRead += size;
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+  }
+
+  #consider(index: number, bytes: Buffer): void {
+    let document: unknown;
+    try {
+      if (!isUtf8(bytes)) throw new Error('not UTF-8');
+      document = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      this.skipped++;
+      return;
+    }
+    if (!this.#plan.matches(document)) return;
+    this.total++;
+    this.#rows.push({ index, bytes, sortValues: this.#plan.sort.map((key) => fieldValue(document, key.path)) });
+    this.#keptBytes += bytes.length;
+    if (this.#rows.length >= 2 * this.#keep) this.#trim();
+  }
+
+  /** Sorts the kept rows and drops those past offset + limit. */
+  #trim(): void {
+    this.#rows.sort(rowOrder(this.#plan.sort));
+    for (const dropped of this.#rows.splice(this.#keep)) this.#keptBytes -= dropped.bytes.length;
+  }
+}
+
+/** Sort fields in turn (missing values last either way), then listing order. */
+function rowOrder(sort: readonly SortKey[]): (a: KeptRow, b: KeptRow) => number {
+  return (a, b) => {
+    for (const [i, key] of sort.entries()) {
+      const valueA = a.sortValues[i];
+      const valueB = b.sortValues[i];
+      if (valueA === undefined || valueB === undefined) {
+        if (valueA !== valueB) return valueA === undefined ? 1 : -1;
+        continue;
+      }
+      const order = key.descending ? collate(valueB, valueA) : collate(valueA, valueB);
+      if (order !== 0) return order;
+    }
+    return a.index - b.index;
+  };
+}
