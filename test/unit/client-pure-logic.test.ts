@@ -26,9 +26,40 @@ describe('parseMounts', () => {
   it('refuses what it cannot use, saying what to fix', () => {
     assert.throws(() => parseMounts('a:relative'), /the path must be absolute/);
     assert.throws(() => parseMounts(':/x'), /the name must be/);
-    assert.throws(() => parseMounts('a:/x:write=sometimes'), /unknown field "write=sometimes"; known: write=buffered\|passthrough/);
+    assert.throws(() => parseMounts('a:/x:write=sometimes'), /write="sometimes" is not a valid value; known: write=buffered\|passthrough/);
+    assert.throws(() => parseMounts('a:/x:socket=relative.sock'), /socket="relative.sock" is not a valid value/);
     assert.throws(() => parseMounts('a:/'), /mounting over \//);
     assert.throws(() => parseMounts('a:/x;a:/y'), /appears twice/);
+  });
+
+  it('accepts the Asya runtime\'s own strings: comma options, spaces around "=", trailing ";" and "/"', () => {
+    const warned: string[] = [];
+    const parse = (spec: string): ReturnType<typeof parseMounts> => parseMounts(spec, '/var/run/asya/state', (key) => { warned.push(key); });
+    const meta = { name: 'meta', path: '/state/meta', socketPath: '/var/run/asya/state/meta.sock', writeMode: 'buffered', compareAndSet: true };
+    assert.deepEqual(parse('meta:/state/meta:write=buffered'), [meta]);
+    assert.deepEqual(parse('media:/state/media:write=passthrough'), [{ ...meta, name: 'media', path: '/state/media', socketPath: '/var/run/asya/state/media.sock', writeMode: 'passthrough' }]);
+    assert.deepEqual(parse('meta:/state/meta:write=buffered;media:/state/media:write=passthrough').map((m) => [m.name, m.writeMode]), [['meta', 'buffered'], ['media', 'passthrough']]);
+    assert.deepEqual(parse('meta:/state/meta:write=buffered;'), [meta]);
+    assert.deepEqual(parse('meta:/state/meta:write = buffered'), [meta]);
+    assert.deepEqual(parse('meta:/state/meta/:write=buffered'), [meta]);
+    assert.deepEqual(parse('meta:/state/meta:write=buffered,cache=no'), [meta]);
+    assert.deepEqual(parse('meta:/state/meta: write=passthrough , cas=off , socket=/tmp/m.sock'), [{ ...meta, writeMode: 'passthrough', compareAndSet: false, socketPath: '/tmp/m.sock' }]);
+    assert.deepEqual(parse('meta:/state/meta:novalue,write=buffered'), [meta], 'a piece without "=" is ignored, as the runtime does');
+    assert.deepEqual(warned, ['cache']);
+  });
+
+  it('warns once per unknown option key, through process warnings by default', async () => {
+    const warnings: string[] = [];
+    const listener = (warning: Error): void => { warnings.push(warning.message); };
+    process.on('warning', listener);
+    try {
+      parseMounts('a:/a:zoom=1;b:/b:zoom=2');
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', listener);
+    }
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /option "zoom" is not known here and is ignored/);
   });
 
   it('mountOf: the longest matching mount wins; a shared string prefix is not a match', () => {
