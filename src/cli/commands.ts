@@ -9,11 +9,20 @@ import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
+import type { StateQuery } from '../client/mount-connection.ts';
 import type { StateClient } from '../client/state-client.ts';
 import { ProgressBar, wantProgress } from './progress.ts';
 
 export interface Output {
   readonly stdout: Writable;
+}
+
+/** Prints a query's answer as one JSON line, and what the connector left out to stderr. */
+export async function query(client: StateClient, request: StateQuery, out: Output & { readonly stderr: Writable }): Promise<void> {
+  const result = await client.query(request);
+  out.stdout.write(`${JSON.stringify({ rows: result.rows, total: result.total })}\n`);
+  if (result.skipped > 0) out.stderr.write(`asya-state: ${result.skipped} file(s) under the prefix were not JSON, too large, or deleted meanwhile, and are not in the answer\n`);
+  if (result.unread > 0) out.stderr.write(`asya-state: ${result.unread} file(s) were left unread (the connector reads the first 1000 files, at most 256 MiB); narrow the prefix for a complete answer\n`);
 }
 
 export async function ls(client: StateClient, path: string, options: { long: boolean; recursive: boolean }, out: Output): Promise<void> {

@@ -9,7 +9,7 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { StateClient } from '../client/state-client.ts';
-import { cat, ls, put, rm, stat, xattr } from './commands.ts';
+import { cat, ls, put, query, rm, stat, xattr } from './commands.ts';
 import { EXIT, exitCodeOf } from './exit-codes.ts';
 
 const USAGE = `usage: asya-state [--socket PATH] [--timeout MS] <command> [options] [arguments]
@@ -20,6 +20,7 @@ Commands (asya-state <command> --help for each):
   put KEY [FILE|-]         store a file (or stdin) as an object
   rm KEY                   delete an object (-r: a directory and everything in it)
   stat KEY                 size, type, generation, modification time, content type
+  query [PREFIX]           JSON documents under PREFIX, filtered and sorted by the connector
   xattr list|get|set KEY   attributes: url, signed_url, generation, metageneration, content_type, storage_class
 
 The socket is --socket, else ASYA_STATE_SOCKET, else run/state.sock (the local demo's).
@@ -46,6 +47,16 @@ const HELP: Readonly<Record<string, string>> = {
   Print what is known of KEY: a file (size, generation, modification time, content
   type) or a directory (a prefix with objects under it, or the root "").
   --json            one JSON object`,
+  query: `usage: asya-state query [--filter JSON] [--sort FIELDS] [--limit N] [--offset N] [PREFIX]
+  Print {"rows": [...], "total": N}: the JSON documents under PREFIX (mount-relative,
+  recursive; the whole mount when omitted) that match the filter, one JSON line.
+  --filter JSON     field: value pairs that must all hold, e.g. '{"meta.owner": "ops", "age": {"$gt": 30}}'
+                    (operators: $eq $ne $gt $gte $lt $lte $in $nin $exists)
+  --sort FIELDS     comma-separated field names; a leading "-" sorts descending:
+                    --sort=-age,name (with "=" when the first field starts with "-")
+  --limit N         at most N rows (default and cap: 10000)
+  --offset N        skip the first N rows
+  What the connector left out (files not JSON or too large, files past its caps) goes to stderr.`,
   xattr: `usage: asya-state xattr list KEY
        asya-state xattr get KEY NAME
        asya-state xattr set KEY NAME VALUE
@@ -126,6 +137,17 @@ async function run(argv: readonly string[]): Promise<number> {
         await stat(client, positionals[0] ?? '', { json: values.json === true }, out);
         break;
       }
+      case 'query': {
+        const { values, positionals } = parse({ filter: { type: 'string' }, sort: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } }, [0, 1]);
+        await query(client, {
+          prefix: positionals[0] ?? '',
+          ...jsonOption(values.filter, '--filter'),
+          ...(typeof values.sort === 'string' ? { sort: values.sort.split(',').map((field) => field.trim()).filter((field) => field !== '') } : {}),
+          ...countOption(values.limit, 'limit'),
+          ...countOption(values.offset, 'offset'),
+        }, { stdout: process.stdout, stderr: process.stderr });
+        break;
+      }
       case 'xattr': {
         const { positionals } = parse({}, [2, 4]);
         const [action = '', key = '', ...names] = positionals;
@@ -143,6 +165,26 @@ async function run(argv: readonly string[]): Promise<number> {
 
 function stringOption(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
+}
+
+/** `--filter '{...}'` as an object, or a usage error naming what is wrong. */
+function jsonOption(value: unknown, flag: string): { filter?: Record<string, unknown> } {
+  if (typeof value !== 'string') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    throw new UsageError(`${flag} must be a JSON object, e.g. '{"name": "alice"}' (${(error as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`${flag} must be a JSON object, e.g. '{"name": "alice"}'`);
+  return { filter: parsed as Record<string, unknown> };
+}
+
+/** `--limit N` / `--offset N` as a whole number, or a usage error. */
+function countOption(value: unknown, name: 'limit' | 'offset'): { limit?: number } | { offset?: number } {
+  if (typeof value !== 'string') return {};
+  if (!/^\d{1,9}$/.test(value)) throw new UsageError(`--${name} must be a whole number, got ${JSON.stringify(value)}`);
+  return { [name]: Number(value) };
 }
 
 function progressFlag(values: Record<string, unknown>): boolean | undefined {

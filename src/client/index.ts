@@ -4,6 +4,7 @@
  * runner. See docs/client.md.
  */
 export { StateClient, type StateClientOptions, type PathLike, type WriteFileOptions } from './state-client.ts';
+export type { StateQuery, StateQueryResult } from './mount-connection.ts';
 export { StateFileHandle, type ReadResult, type WriteResult } from './file-handle.ts';
 export { StateReadStream, StateWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.ts';
 export { StateStats, StateDirent, type StatsData, type DirentData } from './stats.ts';

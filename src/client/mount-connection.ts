@@ -26,6 +26,32 @@ export interface UploadOptions {
   readonly contentType?: string;
 }
 
+/** A `POST /query`: every field optional (docs/protocol.md). */
+export interface StateQuery {
+  /** Mount-relative key prefix; default the whole mount. */
+  readonly prefix?: string;
+  /** `field: value` pairs that must all hold; a value may be `{"$gt": 3}` and the other operators. */
+  readonly filter?: Readonly<Record<string, unknown>>;
+  /** Field names, ascending; a leading `-` sorts descending. */
+  readonly sort?: readonly string[];
+  /** Rows to answer; 0 or absent: the connector's cap (10,000). */
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+/** A `POST /query` answer, with what the connector left out. */
+export interface StateQueryResult<T = unknown> {
+  readonly rows: T[];
+  /** Matching documents before offset and limit. */
+  readonly total: number;
+  /** Documents the connector read. */
+  readonly read: number;
+  /** Files left out for what they are: not JSON, over the connector's document limit, or deleted meanwhile. */
+  readonly skipped: number;
+  /** Files left unread because the query reached the connector's caps: nonzero means the answer covers part of the prefix. */
+  readonly unread: number;
+}
+
 export interface ConnectionOptions {
   readonly compareAndSet: boolean;
   readonly spillThresholdBytes: number;
@@ -148,6 +174,21 @@ export class MountConnection {
       pageToken = typeof parsed.next_page_token === 'string' && parsed.next_page_token !== '' ? parsed.next_page_token : undefined;
     } while (pageToken !== undefined);
     return { keys, prefixes };
+  }
+
+  async query<T>(query: StateQuery, op: Operation): Promise<StateQueryResult<T>> {
+    const body = Buffer.from(JSON.stringify(query));
+    const response = await this.#send(op, {
+      method: 'POST',
+      path: '/query',
+      headers: { 'content-type': 'application/json', 'content-length': body.length },
+      body,
+    });
+    if (response.statusCode !== 200) throw await this.#failure(response, op);
+    const parsed = JSON.parse((await this.#readBody(response, op)).toString('utf8')) as { rows?: unknown; total?: unknown };
+    if (!Array.isArray(parsed.rows) || typeof parsed.total !== 'number') throw new StateFsError('EIO', op.syscall, op.path, 'the connector answered a query without rows and total');
+    const count = (name: string): number => Number(response.headers[name] ?? 0);
+    return { rows: parsed.rows as T[], total: parsed.total, read: count('x-query-read'), skipped: count('x-query-skipped'), unread: count('x-query-unread') };
   }
 
   async remove(key: string, op: Operation): Promise<void> {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { StateFileHandle } from './file-handle.ts';
 import type { StateMount } from './mounts.ts';
 import { StateFsError } from './fs-errors.ts';
-import { MountConnection, type Operation } from './mount-connection.ts';
+import { MountConnection, type Operation, type StateQuery, type StateQueryResult } from './mount-connection.ts';
 import { parseOpenFlags, type OpenMode } from './open-flags.ts';
 import { readAll, SocketTransport } from './socket-transport.ts';
 import { StateDirent, StateStats } from './stats.ts';
@@ -307,6 +307,16 @@ export class StateClient {
   }
 
   /** Reads an attribute: `url`, `signed_url`, `generation`, `metageneration`, `content_type`, `storage_class` (a `user.asya.` prefix is accepted). */
+  /**
+   * The JSON documents under a prefix that match a filter, sorted and paged by the
+   * connector (`POST /query`, docs/protocol.md). `prefix` is a key prefix relative to the
+   * mount (`users/`), or an absolute path under it (`/state/cache/users/`).
+   */
+  async query<T = unknown>(query: StateQuery = {}): Promise<StateQueryResult<T>> {
+    const prefix = query.prefix ?? '';
+    return this.#connection.query<T>({ ...query, prefix: this.#keyPrefix(prefix) }, operation('query', prefix));
+  }
+
   getxattr(path: PathLike, name: string): Promise<string> {
     const op = operation('getxattr', path);
     return this.#connection.attribute(this.#fileKey(path, op), attributeName(name), op);
@@ -348,6 +358,13 @@ export class StateClient {
   }
 
   /** Turns ENOENT into EISDIR when the path names a directory (one extra HEAD, on the error path only). */
+  /** A query prefix as a key prefix: an absolute path becomes its key, keeping a trailing "/". */
+  #keyPrefix(prefix: string): string {
+    if (!prefix.startsWith('/')) return prefix;
+    const key = this.keyOf(prefix);
+    return key !== '' && prefix.endsWith('/') ? `${key}/` : key;
+  }
+
   async #directoryInstead(error: unknown, key: string, op: Operation): Promise<unknown> {
     if (!(error instanceof StateFsError) || error.code !== 'ENOENT' || error.status !== 404) return error;
     const found = await this.#connection.head(key, op).catch(() => undefined);

@@ -142,9 +142,32 @@ describe('asya-state CLI', () => {
     assert.equal(result.code, 0);
   });
 
+  it('query prints the answer as one JSON line; filter, sort, limit and offset reach the connector', async () => {
+    for (const [name, age] of [['ann', 41], ['ben', 7], ['cid', 30]] as const) {
+      await cli(['put', `people/${name}.json`], { stdin: Buffer.from(JSON.stringify({ name, age })) });
+    }
+    await cli(['put', 'people/readme.txt'], { stdin: Buffer.from('not json') });
+    const all = await cli(['query', 'people/']);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(all.stdout.toString(), `${JSON.stringify({ rows: [{ name: 'ann', age: 41 }, { name: 'ben', age: 7 }, { name: 'cid', age: 30 }], total: 3 })}\n`);
+    assert.match(all.stderr, /1 file\(s\) under the prefix were not JSON/);
+    const sorted = await cli(['query', '--filter', '{"age": {"$gt": 10}}', '--sort=-age', '--limit', '1', '--offset', '1', 'people/']);
+    assert.equal(sorted.code, 0, sorted.stderr);
+    assert.deepEqual(JSON.parse(sorted.stdout.toString()), { rows: [{ name: 'cid', age: 30 }], total: 2 });
+  });
+
+  it('query refuses a filter that is not a JSON object (usage, 2) and a bad field the connector refuses (invalid request, 6)', async () => {
+    const usage = await cli(['query', '--filter', 'age>3']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--filter must be a JSON object/);
+    const refused = await cli(['query', '--sort', 'a-b']);
+    assert.equal(refused.code, 6);
+    assert.match(refused.stderr, /"a-b" is not a field name/);
+  });
+
   it('--help works for the tool and every command', async () => {
     assert.match((await cli(['--help'])).stdout.toString(), /^usage: asya-state/);
-    for (const command of ['ls', 'cat', 'put', 'rm', 'stat', 'xattr']) {
+    for (const command of ['ls', 'cat', 'put', 'rm', 'stat', 'query', 'xattr']) {
       const help = await cli([command, '--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout.toString(), new RegExp(`^usage: asya-state ${command}`));

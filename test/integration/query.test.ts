@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startMemoryBackend, type MemoryBackend } from '../../bench/start-memory-backend.ts';
+import { StateClient } from '../../src/client/index.ts';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { metricValue, request, type Answer } from '../helpers/socket-http.ts';
@@ -207,6 +208,22 @@ for (const variant of ['lww', 'cas'] as const) {
       assert.equal(await metricValue(sock, 'asya_state_requests_total', { op: 'query', status: '200' }), queries + 1);
       assert.equal(await metricValue(sock, 'asya_state_query_documents_read_total'), documents + 1);
       assert.equal(await metricValue(sock, 'asya_state_query_read_bytes_total'), bytes + JSON.stringify(DOCUMENTS['users/alice.json']).length);
+    });
+
+    it('the client library: state.query() with a key prefix or a path under the mount, and what was left out', async () => {
+      const client = new StateClient({ socketPath: sock, mountPath: '/state/app' });
+      try {
+        const byKey = await client.query<{ name: string }>({ prefix: 'users/', filter: { 'meta.owner': 'ops' }, sort: ['-name'], limit: 2 });
+        assert.deepEqual(byKey.rows.map((row) => row.name), ['erin', 'carol']);
+        assert.equal(byKey.total, 3);
+        assert.equal(byKey.skipped, 2);
+        assert.equal(byKey.unread, 0);
+        const byPath = await client.query<{ name: string }>({ prefix: '/state/app/users/', filter: { 'meta.owner': 'ops' }, sort: ['-name'], limit: 2 });
+        assert.deepEqual(byPath.rows, byKey.rows);
+        await assert.rejects(client.query({ sort: ['1x'] }), (error: NodeJS.ErrnoException) => error.code === 'EINVAL' && /not a field name/.test(error.message));
+      } finally {
+        client.close();
+      }
     });
 
     if (variant === 'cas') {
