@@ -47,7 +47,7 @@ export function renderBenchmarks(results: Results): string {
   }
 
   lines.push('## Large objects, start-up and memory (in-memory backend)', '');
-  lines.push('Against a backend with no bandwidth limit. With one shaped like GCS (a bandwidth per stream, a first-byte latency): streamed uploads against the path before them, ranged reads against one stream, in [benchmarks-large.md](benchmarks-large.md) (`npm run bench:large`).', '');
+  lines.push('Against a backend with no bandwidth limit. With one shaped like GCS (a bandwidth per stream, a first-byte latency): streamed uploads against the path before them, ranged reads against one stream, in [benchmarks-large.md](benchmarks-large.md) (`npm run bench:large`). `POST /query` over 1,000 documents with a per-request latency, against reading them one at a time: [benchmarks-query.md](benchmarks-query.md) (`npm run bench:query`, also run by `npm run bench`).', '');
   lines.push('| transfer | direct MiB/s | connector MiB/s (× direct) | connector peak RSS MiB |', '|---|---|---|---|');
   for (const l of results.large) lines.push(`| ${l.op} ${l.bytes / 1024 / 1024} MiB | ${fixed(l.mib_per_s_direct, 0)} | ${fixed(l.mib_per_s_connector, 0)} (${fixed(l.mib_per_s_connector / l.mib_per_s_direct, 2)}) | ${fixed(l.peak_rss_mib, 1)} |`);
   lines.push('');

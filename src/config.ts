@@ -110,7 +110,7 @@ export function loadConfig(env: Env): Config {
     readRangeBytes: sizeBetween(env, 'CONNECTOR_READ_RANGE', 4 * MIB, 256 * KIB, 256 * MIB),
     readStreams: integer(env, 'CONNECTOR_READ_STREAMS', 4, 0, 16, 'ranged reads'),
     maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
-    queryReads: integer(env, 'CONNECTOR_QUERY_READS', 16, 1, 64, 'documents'),
+    queryReads: integer(env, 'CONNECTOR_QUERY_READS', 32, 1, 64, 'documents'),
     queryDocumentMaxBytes: sizeBetween(env, 'CONNECTOR_QUERY_DOCUMENT_MAX', MIB, KIB, 16 * MIB),
     queryMemoryBytes: sizeBetween(env, 'CONNECTOR_QUERY_MEMORY', 8 * MIB, 64 * KIB, 256 * MIB),
     casMemoryKeys: integer(env, 'CONNECTOR_CAS_MEMORY_KEYS', 100_000, 1, 10_000_000, 'keys'),

@@ -85,6 +85,12 @@ for (const variant of ['lww', 'cas'] as const) {
       assert.equal(results.setxattr_readonly?.raised, 'PermissionError');
     });
 
+    it('POST /query as Asya\'s component tests send it: rows and total, string equality, ValueError for a bad field', () => {
+      assert.deepEqual(results.query_all, { ok: [[1, { count: 1 }], 2] }, 'cache/lock holds "1", a JSON document too');
+      assert.deepEqual(results.query_filter, { ok: [[{ count: 1 }], 1] });
+      assert.equal(results.query_bad_field?.raised, 'ValueError');
+    });
+
     it('os.remove: DELETE, then FileNotFoundError for a second remove and a read', () => {
       assert.deepEqual(results.remove, { ok: null });
       assert.equal(results.remove_missing?.raised, 'FileNotFoundError');

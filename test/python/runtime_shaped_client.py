@@ -132,6 +132,13 @@ def setxattr(key, name, value):
     raise_for(status, body)
 
 
+def query(request):  # POST /query, as Asya's component tests call it
+    status, _, body = call("POST", "/query", body=json.dumps(request), headers={"Content-Type": "application/json"})
+    raise_for(status, body)
+    answer = json.loads(body)
+    return [answer["rows"], answer["total"]]
+
+
 def outcome(fn):
     try:
         return {"ok": fn()}
@@ -162,6 +169,9 @@ results["setxattr_type"] = outcome(lambda: setxattr("cache/result.json", "user.a
 results["getxattr_type"] = outcome(lambda: getxattr("cache/result.json", "user.asya.content_type"))
 results["getxattr_unknown"] = outcome(lambda: getxattr("cache/result.json", "user.asya.colour"))
 results["setxattr_readonly"] = outcome(lambda: setxattr("cache/result.json", "user.asya.generation", "1"))
+results["query_all"] = outcome(lambda: query({"prefix": "cache/"}))
+results["query_filter"] = outcome(lambda: query({"prefix": "cache/", "filter": {"count": "1"}, "sort": ["-count"], "limit": 0, "offset": 0}))
+results["query_bad_field"] = outcome(lambda: query({"filter": {"a b": 1}}))
 results["remove"] = outcome(lambda: remove("cache/result.json"))
 results["remove_missing"] = outcome(lambda: remove("cache/result.json"))
 results["read_removed"] = outcome(lambda: read("cache/result.json"))

@@ -63,12 +63,14 @@ export async function runQuery(service: StateService, plan: QueryPlan, settings:
   const listing = await listUpTo(service, plan.prefix, signal);
   const selection = selectDocuments(listing.files, settings.documentMaxBytes);
   const windowBytes = Math.min(settings.memoryBytes, selection.bytes);
-  if (windowBytes > 0) await memory.acquire(windowBytes);
+  // The listing held while the documents are read is reserved with them.
+  const reservedBytes = windowBytes + heldBytes(listing.files);
+  await memory.acquire(reservedBytes);
   let released = false;
   const release = (): void => {
-    if (released || windowBytes === 0) return;
+    if (released) return;
     released = true;
-    memory.release(windowBytes);
+    memory.release(reservedBytes);
   };
   try {
     const run = new QueryRun(service, plan, selection.documents, windowBytes, signal);
@@ -102,6 +104,13 @@ async function listUpTo(service: StateService, prefix: string, signal: AbortSign
     for (const file of batch) if (files.length < MAX_QUERY_DOCUMENTS) files.push(file);
   }
   return { files, count };
+}
+
+/** What the listed files take while held: their keys, two bytes a character, and the entries. */
+function heldBytes(files: readonly ListedFile[]): number {
+  let bytes = 0;
+  for (const file of files) bytes += 2 * file.key.length + 64;
+  return bytes;
 }
 
 /** The files to read: in key order, those within the document limit, until MAX_QUERY_READ_BYTES have been taken. */
