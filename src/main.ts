@@ -15,16 +15,12 @@ import { createConnectorMetrics, type ConnectorMetrics } from './metrics/connect
 import { createProtocolServer, OPS_TIMEOUTS, SOCKET_TIMEOUTS } from './server/protocol-server.ts';
 import { opsRoute } from './server/router.ts';
 import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
-import { chunkForBudget } from './server/request-body.ts';
-import type { QuerySettings } from './state/query/query-runner.ts';
-import { StateService } from './state/state-service.ts';
+import { buildRouteContext } from './route-context-builder.ts';
 import { BackendHealth } from './store/backend-health.ts';
 import { createGcsStore } from './store/gcs/create-gcs-store.ts';
+import type { GcsObjectStore } from './store/gcs/gcs-store.ts';
 import { UnsafeCacheDirError } from './store/read-cache/cache-index.ts';
 import { openReadCache } from './store/read-cache/open-read-cache.ts';
-import { compareAndSet } from './variants/cas.ts';
-import { GenerationMemory } from './variants/generation-memory.ts';
-import { lastWriteWins } from './variants/lww.ts';
 
 const EXIT_STARTUP_FAILED = 1;
 const EXIT_CONFIG = 78;
@@ -34,79 +30,22 @@ const READINESS_PROBE_TIMEOUT_MS = 2_000;
 const OPS_MAX_CONNECTIONS = 32;
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`configuration error: ${error.message}\n`);
-    process.exit(EXIT_CONFIG);
-  }
+  const config = configOrExit();
   const logger = createLogger(config.logLevel);
   enableBufferReclaim();
   const memoryLimit = containerMemoryLimit();
   const budget = new MemoryBudget(config.memoryBudgetBytes ?? defaultBudgetBytes(memoryLimit, process.memoryUsage.rss()));
   for (const warning of obsoleteSettings(process.env)) logger.warn(warning);
-  const uploadChunkBytes = chunkForBudget(config.uploadChunkBytes, budget.limitBytes);
-  if (uploadChunkBytes < config.uploadChunkBytes) {
-    logger.warn('upload chunk lowered to fit two in the memory budget', { configured: config.uploadChunkBytes, used: uploadChunkBytes, memory_budget_bytes: budget.limitBytes });
-  }
   const metrics = createConnectorMetrics(budget);
   const keys = new KeySpace(config.prefix);
-  const listPrefix = keys.objectName('');
-
-  // The probe is only called once serving, after `store` below exists.
-  const health = new BackendHealth({ probe: () => store.probe(listPrefix, READINESS_PROBE_TIMEOUT_MS), freshnessMs: READINESS_FRESHNESS_MS });
-  const store = createGcsStore(config, {
-    onOutcome: (op, outcome) => {
-      metrics.gcsRequests.inc({ op, outcome });
-      health.note(outcome);
-    },
-    onRetry: (op, error) => {
-      const reason = error instanceof ConnectorError ? error.code : 'unknown';
-      metrics.gcsRetries.inc({ op, reason });
-      logger.debug('retrying GCS request', { op, reason });
-    },
-  }, {
-    // Ranges of large downloads yield to request bodies waiting for memory.
-    tryReserve: (bytes) => budget.tryReserveInTurn(bytes, 'download'),
-    release: (bytes) => { budget.release(bytes, 'download'); },
-  });
-
-  try {
-    await store.probe(listPrefix, config.gcsTimeoutMs);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    logger.error(`cannot use bucket gs://${config.bucket}: ${message}`, { bucket: config.bucket, endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com' });
-    await store.close();
-    process.exit(EXIT_STARTUP_FAILED);
-  }
+  const { store, health } = gcsBackend(config, keys, metrics, logger, budget);
+  await checkBucket(config, keys, store, logger);
 
   await claimSocket(config, logger)
     .catch((error: unknown) => failStartup(`cannot serve on ${config.socketPath}`, error, logger, store));
-
   const servedStore = config.cache === undefined ? store : await openReadCache(config.cache, config.socketPath, store, metrics, logger, budget)
     .catch((error: unknown) => failStartup(`cannot use the read cache directory ${config.cache?.dir ?? ''}`, error, logger, store));
-  const policy = config.variant === 'cas' ? compareAndSet(new GenerationMemory(config.casMemoryKeys, budget)) : lastWriteWins;
-  const service = new StateService({
-    store: servedStore,
-    keys,
-    policy,
-    presignTtlSeconds: config.presignTtlSeconds,
-    onInvalidName: invalidNameReporter(metrics, logger),
-  });
-  const context = {
-    service,
-    keys,
-    health,
-    metrics,
-    logger,
-    uploadChunkBytes,
-    maxBodyBytes: config.maxBodyBytes,
-    budget,
-    bodyRate: { minBytesPerSecond: config.bodyMinBytesPerSecond, windowMs: config.bodyWindowMs },
-    query: querySettings(config, budget.limitBytes, logger),
-  };
+  const context = buildRouteContext({ config, keys, store: servedStore, budget, metrics, logger, health });
   const server = createProtocolServer(context, {
     listener: 'socket', maxConnections: config.maxConnections, capVariable: 'CONNECTOR_MAX_CONNECTIONS', timeouts: SOCKET_TIMEOUTS,
   });
@@ -114,7 +53,6 @@ async function main(): Promise<void> {
     listener: 'ops', maxConnections: OPS_MAX_CONNECTIONS, capVariable: `the ops port's cap of ${OPS_MAX_CONNECTIONS}`, timeouts: OPS_TIMEOUTS, router: opsRoute,
   }), config.opsPort, config.opsHost)
     .catch((error: unknown) => failStartup(`cannot serve the ops port ${String(config.opsPort)}`, error, logger, store));
-
   await listenOnSocket(server, config.socketPath, config.socketMode)
     .catch((error: unknown) => failStartup(`cannot serve on ${config.socketPath}`, error, logger, store));
 
@@ -134,32 +72,56 @@ async function main(): Promise<void> {
     endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com',
     ...(config.opsPort === undefined ? {} : { ops_port: config.opsPort, ops_host: config.opsHost ?? 'all interfaces' }),
     memory_budget_bytes: budget.limitBytes,
-    upload_chunk_bytes: uploadChunkBytes,
+    upload_chunk_bytes: context.uploadChunkBytes,
     memory_limit_bytes: memoryLimit ?? 'none (budget sized for 128Mi)',
     uptime_ms: Math.round(process.uptime() * 1000),
   });
 }
 
-/** Counts names a listing left out and warns of the first one (the metric counts the rest). */
-/** The query settings, with a query's memory lowered to half the budget when it is larger. */
-function querySettings(config: Config, budgetBytes: number, logger: Logger): QuerySettings {
-  const memoryBytes = Math.min(config.queryMemoryBytes, Math.floor(budgetBytes / 2));
-  if (memoryBytes < config.queryMemoryBytes) {
-    logger.warn('query memory lowered to half the memory budget', { configured: config.queryMemoryBytes, used: memoryBytes, memory_budget_bytes: budgetBytes });
+/** The configuration, or exit 78 with the one line saying what is wrong. */
+function configOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`configuration error: ${error.message}\n`);
+    process.exit(EXIT_CONFIG);
   }
-  return { reads: config.queryReads, documentMaxBytes: Math.min(config.queryDocumentMaxBytes, memoryBytes), memoryBytes };
 }
 
-function invalidNameReporter(metrics: ConnectorMetrics, logger: Logger): (objectName: string) => void {
-  let warned = false;
-  return (objectName) => {
-    metrics.listingNamesDropped.inc();
-    if (warned) return;
-    warned = true;
-    logger.warn('left an object out of a listing: its name is not a valid key (written by another client?); further ones are only counted in asya_state_listing_names_dropped_total', {
-      object: JSON.stringify(objectName.slice(0, 200)),
-    });
-  };
+/** The GCS store, its outcomes counted and fed to the readiness health. */
+function gcsBackend(config: Config, keys: KeySpace, metrics: ConnectorMetrics, logger: Logger, budget: MemoryBudget): { store: GcsObjectStore; health: BackendHealth } {
+  const listPrefix = keys.objectName('');
+  // The probe is only called once serving, after `store` below exists.
+  const health = new BackendHealth({ probe: () => store.probe(listPrefix, READINESS_PROBE_TIMEOUT_MS), freshnessMs: READINESS_FRESHNESS_MS });
+  const store = createGcsStore(config, {
+    onOutcome: (op, outcome) => {
+      metrics.gcsRequests.inc({ op, outcome });
+      health.note(outcome);
+    },
+    onRetry: (op, error) => {
+      const reason = error instanceof ConnectorError ? error.code : 'unknown';
+      metrics.gcsRetries.inc({ op, reason });
+      logger.debug('retrying GCS request', { op, reason });
+    },
+  }, {
+    // Ranges of large downloads yield to request bodies waiting for memory.
+    tryReserve: (bytes) => budget.tryReserveInTurn(bytes, 'download'),
+    release: (bytes) => { budget.release(bytes, 'download'); },
+  });
+  return { store, health };
+}
+
+/** Checks that the bucket answers and the credentials may list it, or exits 1 saying why. */
+async function checkBucket(config: Config, keys: KeySpace, store: GcsObjectStore, logger: Logger): Promise<void> {
+  try {
+    await store.probe(keys.objectName(''), config.gcsTimeoutMs);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    logger.error(`cannot use bucket gs://${config.bucket}: ${message}`, { bucket: config.bucket, endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com' });
+    await store.close();
+    process.exit(EXIT_STARTUP_FAILED);
+  }
 }
 
 /** Claims the socket path (a stale socket file of a dead process is replaced). */
