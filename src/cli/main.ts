@@ -66,6 +66,73 @@ const HELP: Readonly<Record<string, string>> = {
 
 class UsageError extends Error {}
 
+interface ParsedCommand {
+  readonly values: Record<string, unknown>;
+  readonly positionals: string[];
+}
+
+/** A command: its options, how many arguments it takes, and what it does with them. */
+interface Command {
+  readonly options: ParseArgsOptionsConfig;
+  readonly arguments: readonly [min: number, max: number];
+  run(client: StateClient, parsed: ParsedCommand): Promise<void>;
+}
+
+const out = { stdout: process.stdout };
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  ls: {
+    options: { long: { type: 'boolean', short: 'l' }, recursive: { type: 'boolean', short: 'R' } },
+    arguments: [0, 1],
+    run: (client, { values, positionals }) => ls(client, positionals[0] ?? '', { long: values.long === true, recursive: values.recursive === true }, out),
+  },
+  cat: {
+    options: { progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' } },
+    arguments: [1, 1],
+    run: (client, { values, positionals }) => cat(client, positionals[0] ?? '', { progress: progressFlag(values) }, out),
+  },
+  put: {
+    options: { create: { type: 'boolean' }, 'content-type': { type: 'string' }, progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' } },
+    arguments: [1, 2],
+    run: (client, { values, positionals }) => put(client, positionals[0] ?? '', positionals[1], {
+      contentType: stringOption(values['content-type']),
+      create: values.create === true,
+      progress: progressFlag(values),
+    }, process.stdin),
+  },
+  rm: {
+    options: { recursive: { type: 'boolean', short: 'r' }, force: { type: 'boolean', short: 'f' } },
+    arguments: [1, 1],
+    run: (client, { values, positionals }) => rm(client, positionals[0] ?? '', { recursive: values.recursive === true, force: values.force === true }),
+  },
+  stat: {
+    options: { json: { type: 'boolean' } },
+    arguments: [1, 1],
+    run: (client, { values, positionals }) => stat(client, positionals[0] ?? '', { json: values.json === true }, out),
+  },
+  query: {
+    options: { filter: { type: 'string' }, sort: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } },
+    arguments: [0, 1],
+    run: (client, { values, positionals }) => query(client, {
+      prefix: positionals[0] ?? '',
+      ...jsonOption(values.filter, '--filter'),
+      ...(typeof values.sort === 'string' ? { sort: values.sort.split(',').map((field) => field.trim()).filter((field) => field !== '') } : {}),
+      ...countOption(values.limit, 'limit'),
+      ...countOption(values.offset, 'offset'),
+    }, { stdout: process.stdout, stderr: process.stderr }),
+  },
+  xattr: {
+    options: {},
+    arguments: [2, 4],
+    run: (client, { positionals }) => {
+      const [action = '', key = '', ...names] = positionals;
+      const arity: Readonly<Record<string, number>> = { list: 0, get: 1, set: 2 };
+      if (arity[action] !== names.length) throw new UsageError(HELP.xattr);
+      return xattr(client, action, key, names, out);
+    },
+  },
+};
+
 async function run(argv: readonly string[]): Promise<number> {
   const global = parseArgs({
     args: [...argv],
@@ -77,14 +144,15 @@ async function run(argv: readonly string[]): Promise<number> {
     allowPositionals: true,
     strict: false,
   });
-  const [command] = global.positionals;
-  if (command === undefined || command === 'help') {
+  const [name] = global.positionals;
+  if (name === undefined || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
-    return command === undefined && global.values.help !== true ? EXIT.usage : EXIT.ok;
+    return name === undefined && global.values.help !== true ? EXIT.usage : EXIT.ok;
   }
-  const help = HELP[command];
-  if (help === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-  const commandArgs = argv.slice(argv.indexOf(command) + 1);
+  const command = COMMANDS[name];
+  const help = HELP[name];
+  if (command === undefined || help === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+  const commandArgs = argv.slice(argv.indexOf(name) + 1);
   if (commandArgs.includes('--help') || commandArgs.includes('-h')) {
     process.stdout.write(`${help}\n`);
     return EXIT.ok;
@@ -93,74 +161,42 @@ async function run(argv: readonly string[]): Promise<number> {
   const timeoutText = stringOption(global.values.timeout);
   const timeoutMs = timeoutText === undefined ? 30_000 : Number(timeoutText);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be a whole number of milliseconds, got ${JSON.stringify(timeoutText)}`);
-
-  const parse = (options: ParseArgsOptionsConfig, count: [number, number]): { values: Record<string, unknown>; positionals: string[] } => {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: commandArgs.filter((arg) => !arg.startsWith('--socket') && !arg.startsWith('--timeout')), options, allowPositionals: true, strict: true });
-    } catch (error) {
-      throw new UsageError(`${(error as Error).message}\n\n${help}`);
-    }
-    if (parsed.positionals.length < count[0] || parsed.positionals.length > count[1]) throw new UsageError(help);
-    return parsed;
-  };
+  const parsed = parseCommand(command, commandArgs, help);
   const client = new StateClient({ socketPath, timeoutMs, writeMode: 'passthrough' });
-  const out = { stdout: process.stdout };
   try {
-    switch (command) {
-      case 'ls': {
-        const { values, positionals } = parse({ long: { type: 'boolean', short: 'l' }, recursive: { type: 'boolean', short: 'R' } }, [0, 1]);
-        await ls(client, positionals[0] ?? '', { long: values.long === true, recursive: values.recursive === true }, out);
-        break;
-      }
-      case 'cat': {
-        const { values, positionals } = parse({ progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' } }, [1, 1]);
-        await cat(client, positionals[0] ?? '', { progress: progressFlag(values) }, out);
-        break;
-      }
-      case 'put': {
-        const { values, positionals } = parse({ create: { type: 'boolean' }, 'content-type': { type: 'string' }, progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' } }, [1, 2]);
-        await put(client, positionals[0] ?? '', positionals[1], {
-          contentType: stringOption(values['content-type']),
-          create: values.create === true,
-          progress: progressFlag(values),
-        }, process.stdin);
-        break;
-      }
-      case 'rm': {
-        const { values, positionals } = parse({ recursive: { type: 'boolean', short: 'r' }, force: { type: 'boolean', short: 'f' } }, [1, 1]);
-        await rm(client, positionals[0] ?? '', { recursive: values.recursive === true, force: values.force === true });
-        break;
-      }
-      case 'stat': {
-        const { values, positionals } = parse({ json: { type: 'boolean' } }, [1, 1]);
-        await stat(client, positionals[0] ?? '', { json: values.json === true }, out);
-        break;
-      }
-      case 'query': {
-        const { values, positionals } = parse({ filter: { type: 'string' }, sort: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } }, [0, 1]);
-        await query(client, {
-          prefix: positionals[0] ?? '',
-          ...jsonOption(values.filter, '--filter'),
-          ...(typeof values.sort === 'string' ? { sort: values.sort.split(',').map((field) => field.trim()).filter((field) => field !== '') } : {}),
-          ...countOption(values.limit, 'limit'),
-          ...countOption(values.offset, 'offset'),
-        }, { stdout: process.stdout, stderr: process.stderr });
-        break;
-      }
-      case 'xattr': {
-        const { positionals } = parse({}, [2, 4]);
-        const [action = '', key = '', ...names] = positionals;
-        const arity: Readonly<Record<string, number>> = { list: 0, get: 1, set: 2 };
-        if (arity[action] !== names.length) throw new UsageError(help);
-        await xattr(client, action, key, names, out);
-        break;
-      }
-    }
+    await command.run(client, parsed);
     return EXIT.ok;
   } finally {
     client.close();
   }
+}
+
+/** A command's own options and arguments (the global ones already read), or a usage error with its help. */
+function parseCommand(command: Command, args: readonly string[], help: string): ParsedCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: withoutGlobalOptions(args), options: command.options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n\n${help}`);
+  }
+  const [min, max] = command.arguments;
+  if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(help);
+  return parsed;
+}
+
+/** `args` without `--socket`/`--timeout` and their values, which may come after the command too. */
+function withoutGlobalOptions(args: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--') {
+      kept.push(...args.slice(i));
+      break;
+    }
+    if (arg === '--socket' || arg === '--timeout') i++;
+    else if (!arg.startsWith('--socket=') && !arg.startsWith('--timeout=')) kept.push(arg);
+  }
+  return kept;
 }
 
 function stringOption(value: unknown): string | undefined {

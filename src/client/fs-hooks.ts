@@ -38,6 +38,7 @@ type Routed = { readonly mount: StateMount; readonly client: StateClient; readon
 
 /** Calls with the same name in `fs.promises`, callback `fs` and (with `Sync`) synchronous `fs`. */
 const SUPPORTED = ['readFile', 'writeFile', 'appendFile', 'readdir', 'stat', 'lstat', 'access', 'unlink', 'rm', 'rmdir', 'mkdir', 'realpath'] as const;
+type SupportedCall = (typeof SUPPORTED)[number];
 /** Path-taking calls with no meaning on object storage. */
 const UNSUPPORTED = [
   'rename', 'copyFile', 'cp', 'link', 'symlink', 'readlink', 'chmod', 'chown', 'lchown', 'utimes', 'lutimes', 'truncate', 'opendir', 'mkdtemp', 'statfs',
@@ -48,6 +49,11 @@ const TWO_PATHS = new Set<string>(['rename', 'copyFile', 'cp', 'link', 'symlink'
 
 let installed: InstalledStateHooks | undefined;
 
+/** Finds the mount and client of a path argument; undefined for paths off the mounts. */
+type Router = (path: unknown) => Routed | undefined;
+/** Makes the replacement of an fs function from the original. */
+type Wrap = (original: AnyFunction) => AnyFunction;
+
 /** Installs the hooks for every mount; throws if they are already installed or the mounts are invalid. */
 export function installStateHooks(options: StateHooksOptions = {}): InstalledStateHooks {
   if (installed !== undefined) throw new Error('state fs hooks are already installed; uninstall() them first');
@@ -57,8 +63,69 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
   const timeoutMs = options.timeoutMs ?? 30_000;
   const clients = new Map(mounts.map((mount) => [mount.name, StateClient.forMount(mount, timeoutMs)]));
   const bridge = new SyncBridge(mounts, timeoutMs);
+  const route = router(mounts, clients);
+  const promises = fs.promises as unknown as Record<string, unknown>;
+  const patches = new FsPatches(promises);
 
-  const route = (path: unknown): Routed | undefined => {
+  for (const name of SUPPORTED) {
+    patches.replace(promises, name, promiseCall(name, route));
+    patches.replace(fs, name, callbackCall(name, route));
+    patches.replace(fs, `${name}Sync`, syncCall(name, route, bridge));
+  }
+  patches.replace(promises, 'open', promiseOpen(route));
+  patches.replace(fs, 'exists', callbackExists(route));
+  patches.replace(fs, 'existsSync', syncExists(route, bridge));
+  patches.replace(fs, 'createReadStream', stream(route, (client, path, options) => client.createReadStream(path, options)));
+  patches.replace(fs, 'createWriteStream', stream(route, (client, path, options) => client.createWriteStream(path, options)));
+  for (const name of UNSUPPORTED) {
+    const paths = TWO_PATHS.has(name) ? 2 : 1;
+    for (const [target, call] of [[promises, name], [fs, name], [fs, `${name}Sync`]] as const) patches.replace(target, call, refusal(call, paths, route));
+  }
+  patches.replace(fs, 'open', refusal('open', 1, route));
+  patches.replace(fs, 'openSync', refusal('openSync', 1, route));
+
+  syncBuiltinESMExports();
+  const hooks: InstalledStateHooks = {
+    mounts,
+    clientFor: (path) => route(path)?.client,
+    uninstall() {
+      patches.restoreAll();
+      syncBuiltinESMExports();
+      bridge.close();
+      for (const client of clients.values()) client.close();
+      installed = undefined;
+    },
+  };
+  installed = hooks;
+  return hooks;
+}
+
+/** The replaced fs functions and how to put the originals back. */
+class FsPatches {
+  readonly #promises: object;
+  readonly #restore: Array<() => void> = [];
+
+  constructor(promises: object) {
+    this.#promises = promises;
+  }
+
+  /** Replaces `target[name]` (when it exists) by `wrap(original)`, reporting errors as that call does (callStyle). */
+  replace(target: object, name: string, wrap: Wrap): void {
+    const holder = target as Record<string, unknown>;
+    const original = holder[name];
+    if (typeof original !== 'function') return;
+    holder[name] = failingInStyle(wrap(original as AnyFunction), callStyle(target === this.#promises, name));
+    this.#restore.push(() => { holder[name] = original; });
+  }
+
+  restoreAll(): void {
+    for (const undo of this.#restore.reverse()) undo();
+    this.#restore.length = 0;
+  }
+}
+
+function router(mounts: readonly StateMount[], clients: ReadonlyMap<string, StateClient>): Router {
+  return (path) => {
     if (mounts.length === 0) return undefined;
     let text: string;
     if (typeof path === 'string') text = path;
@@ -78,56 +145,62 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
     const client = mount === undefined ? undefined : clients.get(mount.name);
     return mount === undefined || client === undefined ? undefined : { mount, client, path: absolute };
   };
-  const unsupported = (name: string, path: string): StateFsError =>
-    new StateFsError('ENOTSUP', name, path, `${name} is not available on a state mount (object storage has no ${name === 'open' ? 'file descriptors; use fs.promises.open' : 'such operation'})`);
+}
 
-  const restore: Array<() => void> = [];
-  const promises = fs.promises as unknown as Record<string, unknown>;
-  const replace = (target: object, name: string, make: (original: AnyFunction) => AnyFunction): void => {
-    const holder = target as Record<string, unknown>;
-    const original = holder[name];
-    if (typeof original !== 'function') return;
-    holder[name] = failingInStyle(make(original as AnyFunction), callStyle(target === promises, name));
-    restore.push(() => { holder[name] = original; });
+/** `fs.promises[name]`: the client's method of the same name. */
+function promiseCall(name: SupportedCall, route: Router): Wrap {
+  return (original) => function (this: unknown, ...args: unknown[]) {
+    if (name === 'readFile' && args[0] instanceof StateFileHandle) return args[0].readFile(args[1] as BufferEncoding);
+    const routed = route(args[0]);
+    if (routed === undefined) return original.apply(this, args);
+    return (routed.client[name] as AnyFunction).apply(routed.client, [routed.path, ...args.slice(1)]);
   };
+}
 
-  for (const name of SUPPORTED) {
-    replace(promises, name, (original) => function (this: unknown, ...args: unknown[]) {
-      if (name === 'readFile' && args[0] instanceof StateFileHandle) return args[0].readFile(args[1] as BufferEncoding);
-      const routed = route(args[0]);
-      if (routed === undefined) return original.apply(this, args);
-      return (routed.client[name] as AnyFunction).apply(routed.client, [routed.path, ...args.slice(1)]);
-    });
-    replace(fs, name, (original) => function (this: unknown, ...args: unknown[]) {
-      const routed = route(args[0]);
-      if (routed === undefined) return original.apply(this, args);
-      const callback = args.at(-1);
-      if (typeof callback !== 'function') throw new TypeError(`fs.${name}: the last argument must be a callback`);
-      const rest = args.slice(1, -1);
-      void ((routed.client[name] as AnyFunction).apply(routed.client, [routed.path, ...rest]) as Promise<unknown>)
-        .then((value) => { process.nextTick(callback, null, value); }, (error: unknown) => { process.nextTick(callback, error); });
-      return undefined;
-    });
-    replace(fs, `${name}Sync`, (original) => function (this: unknown, ...args: unknown[]) {
-      const routed = route(args[0]);
-      if (routed === undefined) return original.apply(this, args);
-      return bridge.call(routed.mount.name, name, [routed.path, ...args.slice(1)]);
-    });
-  }
+/** `fs[name]` with an error-first callback. */
+function callbackCall(name: SupportedCall, route: Router): Wrap {
+  return (original) => function (this: unknown, ...args: unknown[]) {
+    const routed = route(args[0]);
+    if (routed === undefined) return original.apply(this, args);
+    const callback = args.at(-1);
+    if (typeof callback !== 'function') throw new TypeError(`fs.${name}: the last argument must be a callback`);
+    const rest = args.slice(1, -1);
+    void ((routed.client[name] as AnyFunction).apply(routed.client, [routed.path, ...rest]) as Promise<unknown>)
+      .then((value) => { process.nextTick(callback, null, value); }, (error: unknown) => { process.nextTick(callback, error); });
+    return undefined;
+  };
+}
 
-  replace(promises, 'open', (original) => function (this: unknown, ...args: unknown[]) {
+/** `fs[name + 'Sync']`, through the worker thread. */
+function syncCall(name: SupportedCall, route: Router, bridge: SyncBridge): Wrap {
+  return (original) => function (this: unknown, ...args: unknown[]) {
+    const routed = route(args[0]);
+    if (routed === undefined) return original.apply(this, args);
+    return bridge.call(routed.mount.name, name, [routed.path, ...args.slice(1)]);
+  };
+}
+
+function promiseOpen(route: Router): Wrap {
+  return (original) => function (this: unknown, ...args: unknown[]) {
     const routed = route(args[0]);
     if (routed === undefined) return original.apply(this, args);
     return routed.client.open(routed.path, ...(args.slice(1) as [string | number | undefined]));
-  });
-  replace(fs, 'exists', (original) => function (this: unknown, ...args: unknown[]) {
+  };
+}
+
+/** `fs.exists`: a callback with one boolean, never an error. */
+function callbackExists(route: Router): Wrap {
+  return (original) => function (this: unknown, ...args: unknown[]) {
     const routed = route(args[0]);
     if (routed === undefined) return original.apply(this, args);
     const callback = args[1] as (exists: boolean) => void;
     void routed.client.exists(routed.path).then((exists) => { callback(exists); }, () => { callback(false); });
     return undefined;
-  });
-  replace(fs, 'existsSync', (original) => function (this: unknown, ...args: unknown[]) {
+  };
+}
+
+function syncExists(route: Router, bridge: SyncBridge): Wrap {
+  return (original) => function (this: unknown, ...args: unknown[]) {
     const routed = route(args[0]);
     if (routed === undefined) return original.apply(this, args);
     try {
@@ -135,51 +208,29 @@ export function installStateHooks(options: StateHooksOptions = {}): InstalledSta
     } catch {
       return false;
     }
-  });
-  replace(fs, 'createReadStream', (original) => function (this: unknown, ...args: unknown[]) {
-    const routed = route(args[0]);
-    if (routed === undefined) return original.apply(this, args);
-    return routed.client.createReadStream(routed.path, args[1] as BufferEncoding);
-  });
-  replace(fs, 'createWriteStream', (original) => function (this: unknown, ...args: unknown[]) {
-    const routed = route(args[0]);
-    if (routed === undefined) return original.apply(this, args);
-    return routed.client.createWriteStream(routed.path, args[1] as BufferEncoding);
-  });
+  };
+}
 
-  // The refusal is thrown; `replace` delivers it as the call's kind reports errors (callStyle).
-  const refuse = (target: object, name: string, paths: number): void => {
-    replace(target, name, (original) => function (this: unknown, ...args: unknown[]) {
-      for (let i = 0; i < paths; i++) {
-        const routed = route(args[i]);
-        if (routed !== undefined) throw unsupported(name.replace(/Sync$/, ''), routed.path);
+function stream(route: Router, open: (client: StateClient, path: string, options: BufferEncoding) => unknown): Wrap {
+  return (original) => function (this: unknown, ...args: unknown[]) {
+    const routed = route(args[0]);
+    if (routed === undefined) return original.apply(this, args);
+    return open(routed.client, routed.path, args[1] as BufferEncoding);
+  };
+}
+
+/** A call with no meaning on a mount: ENOTSUP when any of its first `paths` arguments is on one. */
+function refusal(name: string, paths: number, route: Router): Wrap {
+  const call = name.replace(/Sync$/, '');
+  return (original) => function (this: unknown, ...args: unknown[]) {
+    for (let i = 0; i < paths; i++) {
+      const routed = route(args[i]);
+      if (routed !== undefined) {
+        throw new StateFsError('ENOTSUP', call, routed.path, `${call} is not available on a state mount (object storage has no ${call === 'open' ? 'file descriptors; use fs.promises.open' : 'such operation'})`);
       }
-      return original.apply(this, args);
-    });
+    }
+    return original.apply(this, args);
   };
-  for (const name of UNSUPPORTED) {
-    const paths = TWO_PATHS.has(name) ? 2 : 1;
-    refuse(promises, name, paths);
-    refuse(fs, name, paths);
-    refuse(fs, `${name}Sync`, paths);
-  }
-  refuse(fs, 'open', 1);
-  refuse(fs, 'openSync', 1);
-
-  syncBuiltinESMExports();
-  const hooks: InstalledStateHooks = {
-    mounts,
-    clientFor: (path) => route(path)?.client,
-    uninstall() {
-      for (const undo of restore.reverse()) undo();
-      syncBuiltinESMExports();
-      bridge.close();
-      for (const client of clients.values()) client.close();
-      installed = undefined;
-    },
-  };
-  installed = hooks;
-  return hooks;
 }
 
 type CallStyle = 'promise' | 'iterator' | 'callback' | 'sync';

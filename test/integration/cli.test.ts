@@ -165,6 +165,22 @@ describe('asya-state CLI', () => {
     assert.match(refused.stderr, /"a-b" is not a field name/);
   });
 
+  it('--socket and --timeout may come after the command, with their values as separate words or after "="', async () => {
+    await cli(['put', 'late/opts.txt'], { stdin: Buffer.from('late') });
+    const run = (args: readonly string[]): Promise<Run> => new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const stdout: Buffer[] = [];
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      child.once('exit', (code) => { resolve({ code, stdout: Buffer.concat(stdout), stderr }); });
+    });
+    const listed = await run(['ls', '--socket', connector.socketPath, 'late']);
+    assert.equal(listed.stdout.toString(), 'opts.txt\n', listed.stderr);
+    const read = await run(['cat', '--timeout', '5000', `--socket=${connector.socketPath}`, 'late/opts.txt']);
+    assert.equal(read.stdout.toString(), 'late', read.stderr);
+  });
+
   it('--help works for the tool and every command', async () => {
     assert.match((await cli(['--help'])).stdout.toString(), /^usage: asya-state/);
     for (const command of ['ls', 'cat', 'put', 'rm', 'stat', 'query', 'xattr']) {
