@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import { MemoryBudget } from '../src/memory-budget.ts';
 import { receiveBody } from '../src/server/request-body.ts';
-import { createGcsStore } from '../src/store/gcs/create-gcs-store.ts';
+import { createGcsStore } from '../src/wiring/gcs-store.ts';
 import type { GcsObjectStore } from '../src/store/gcs/gcs-store.ts';
 import { startConnector, type Connector } from '../test/helpers/connector.ts';
 import { startEmulator } from '../test/helpers/emulator.ts';

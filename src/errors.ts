@@ -63,13 +63,9 @@ export class RouteNotFoundError extends ConnectorError {
   }
 }
 
-/**
- * Why a conditional write or delete was refused:
- * - `exists`: an exclusive create (`If-None-Match: *`) found an object;
- * - `generation_mismatch`: the object is no longer at the generation the write was
- *   conditioned on (an explicit `If-Match`, or the generation the CAS variant remembered).
- */
-export type ConflictReason = 'exists' | 'generation_mismatch';
+import type { ConflictReason } from './conflict-reason.ts';
+
+export type { ConflictReason };
 
 /** A precondition failed: the caller must read again before writing. */
 export class ConflictError extends ConnectorError {

@@ -15,12 +15,12 @@ import { createConnectorMetrics, type ConnectorMetrics } from './metrics/connect
 import { createProtocolServer, OPS_TIMEOUTS, SOCKET_TIMEOUTS } from './server/protocol-server.ts';
 import { opsRoute } from './server/router.ts';
 import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
-import { buildRouteContext } from './route-context-builder.ts';
+import { buildRouteContext } from './wiring/route-context.ts';
 import { BackendHealth } from './store/backend-health.ts';
-import { createGcsStore } from './store/gcs/create-gcs-store.ts';
+import { createGcsStore } from './wiring/gcs-store.ts';
 import type { GcsObjectStore } from './store/gcs/gcs-store.ts';
 import { UnsafeCacheDirError } from './store/read-cache/cache-index.ts';
-import { openReadCache } from './store/read-cache/open-read-cache.ts';
+import { openReadCache } from './wiring/read-cache.ts';
 
 const EXIT_STARTUP_FAILED = 1;
 const EXIT_CONFIG = 78;

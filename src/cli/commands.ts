@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
-import type { StateQuery } from '../client/mount-connection.ts';
+import type { StateQuery } from '../client/protocol-client.ts';
 import type { StateClient } from '../client/state-client.ts';
 import { ProgressBar, wantProgress } from './progress.ts';
 

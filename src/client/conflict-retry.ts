@@ -4,6 +4,7 @@
  * a maximum number of attempts and a deadline.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fullJitterDelay } from '../backoff.ts';
 import { StateFsError } from './fs-errors.ts';
 
 export interface ConflictRetryOptions {
@@ -41,11 +42,6 @@ export function isRetryableConflict(error: unknown): boolean {
   return error instanceof StateFsError ? error.code === 'EEXIST' : (error as { code?: unknown } | null)?.code === 'EEXIST';
 }
 
-/** The wait before retry number `retry` (from 1): uniform in [0, min(max, base × 2^(retry−1))). */
-export function backoffDelay(retry: number, baseDelayMs: number, maxDelayMs: number, random: () => number): number {
-  const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (retry - 1));
-  return Math.floor(random() * ceiling);
-}
 
 /** Runs `handler(payload)`; on a conflict, runs it again after a backoff. Answers its result, or throws its last error. */
 export async function runWithConflictRetry<P, R>(handler: (payload: P) => R | Promise<R>, payload: P, options: ConflictRetryOptions = {}): Promise<R> {
@@ -67,7 +63,7 @@ export async function runWithConflictRetry<P, R>(handler: (payload: P) => R | Pr
       return await handler(payload);
     } catch (error) {
       if (!isConflict(error) || attempt >= maxAttempts) throw error;
-      const delayMs = backoffDelay(attempt, baseDelayMs, maxDelayMs, random);
+      const delayMs = fullJitterDelay(attempt, baseDelayMs, maxDelayMs, random);
       if (Date.now() - started + delayMs > deadlineMs) throw error;
       options.onRetry?.({ attempt, delayMs, error });
       await sleep(delayMs, undefined, options.signal === undefined ? undefined : { signal: options.signal });

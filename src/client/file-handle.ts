@@ -7,8 +7,8 @@
  */
 import type { ContentBuffer } from './content-buffer.ts';
 import { StateFsError } from './fs-errors.ts';
-import type { Expectation } from './generation-memory.ts';
-import type { MountConnection, Operation } from './mount-connection.ts';
+import type { Expectation } from './expectations.ts';
+import type { ProtocolClient, Operation } from './protocol-client.ts';
 import type { OpenMode } from './open-flags.ts';
 import { StateStats } from './stats.ts';
 import { toBytes, type WritableData } from './write-data.ts';
@@ -26,21 +26,21 @@ export interface WriteResult<T> {
 export class StateFileHandle {
   /** There is no kernel descriptor behind a state file; -1 says so. */
   readonly fd = -1;
-  readonly #connection: MountConnection;
+  readonly #protocol: ProtocolClient;
   readonly #key: string;
   readonly #path: string;
   readonly #mode: OpenMode;
   readonly #content: ContentBuffer;
   readonly #contentType: string | undefined;
-  /** What the upload is conditional on; undefined: whatever the connection remembers. */
+  /** What the upload is conditional on; undefined: whatever the protocol client remembers. */
   #expect: Expectation | undefined;
   #exclusive: boolean;
   #dirty: boolean;
   #position = 0;
   #closed = false;
 
-  private constructor(connection: MountConnection, key: string, path: string, mode: OpenMode, content: ContentBuffer, expect: Expectation | undefined, dirty: boolean, contentType: string | undefined) {
-    this.#connection = connection;
+  private constructor(protocol: ProtocolClient, key: string, path: string, mode: OpenMode, content: ContentBuffer, expect: Expectation | undefined, dirty: boolean, contentType: string | undefined) {
+    this.#protocol = protocol;
     this.#key = key;
     this.#path = path;
     this.#mode = mode;
@@ -52,19 +52,19 @@ export class StateFileHandle {
   }
 
   /** Opens `key`: downloads it unless the mode truncates; fails early on `x` over an existing file. */
-  static async open(connection: MountConnection, key: string, path: string, mode: OpenMode, contentType?: string): Promise<StateFileHandle> {
+  static async open(protocol: ProtocolClient, key: string, path: string, mode: OpenMode, contentType?: string): Promise<StateFileHandle> {
     const op = { syscall: 'open', path };
-    const content = connection.newBuffer();
+    const content = protocol.newBuffer();
     try {
       if (mode.exclusive) {
-        if ((await connection.head(key, op)) !== undefined) throw new StateFsError('EEXIST', 'open', path, undefined, { reason: 'exists' });
-        return new StateFileHandle(connection, key, path, mode, content, undefined, true, contentType);
+        if ((await protocol.head(key, op)) !== undefined) throw new StateFsError('EEXIST', 'open', path, undefined, { reason: 'exists' });
+        return new StateFileHandle(protocol, key, path, mode, content, undefined, true, contentType);
       }
-      if (mode.truncate) return new StateFileHandle(connection, key, path, mode, content, undefined, true, contentType);
-      const read = await connection.readInto(key, op, content);
+      if (mode.truncate) return new StateFileHandle(protocol, key, path, mode, content, undefined, true, contentType);
+      const read = await protocol.readInto(key, op, content);
       if (read === 'absent' && !mode.create) throw new StateFsError('ENOENT', 'open', path);
       // A created file is stored on close even if nothing is written, as open(2) would create it.
-      return new StateFileHandle(connection, key, path, mode, content, read, read === 'absent', contentType);
+      return new StateFileHandle(protocol, key, path, mode, content, read, read === 'absent', contentType);
     } catch (error) {
       await content.dispose();
       throw error;
@@ -177,7 +177,7 @@ export class StateFileHandle {
 
   async #flush(op: Operation): Promise<void> {
     if (!this.#dirty) return;
-    const generation = await this.#connection.upload(this.#key, op, this.#content, {
+    const generation = await this.#protocol.upload(this.#key, op, this.#content, {
       exclusive: this.#exclusive,
       ...(this.#expect === undefined ? {} : { expect: this.#expect }),
       ...(this.#contentType === undefined ? {} : { contentType: this.#contentType }),

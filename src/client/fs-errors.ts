@@ -5,8 +5,14 @@
  */
 import { constants } from 'node:os';
 
-/** Why a write answered EEXIST: an exclusive create met an existing file, or compare-and-set lost. */
-export type ExistsReason = 'exists' | 'conflict';
+import { isConflictReason, type ConflictReason } from '../conflict-reason.ts';
+
+/**
+ * Why a write answered EEXIST, in the protocol's words: `exists` (an exclusive create met
+ * an existing file) or `generation_mismatch` (compare-and-set lost: the file changed
+ * since it was read).
+ */
+export type ExistsReason = ConflictReason;
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {
   ENOENT: 'no such file or directory',
@@ -60,7 +66,7 @@ export class StateFsError extends Error {
 
 /** True for a compare-and-set conflict: the file changed since this process read it. */
 export function isConflictError(error: unknown): error is StateFsError {
-  return error instanceof StateFsError && error.code === 'EEXIST' && error.reason === 'conflict';
+  return error instanceof StateFsError && error.code === 'EEXIST' && error.reason === 'generation_mismatch';
 }
 
 const CODE_BY_STATUS: Readonly<Record<number, string>> = {
@@ -75,32 +81,42 @@ const CODE_BY_STATUS: Readonly<Record<number, string>> = {
 };
 
 /** The connector's error body, as far as it can be read. */
-export function parseErrorBody(body: Buffer): { error?: string; message?: string } {
+function parseErrorBody(body: Buffer): { error?: string; message?: string; reason?: ConflictReason } {
   try {
     const parsed = JSON.parse(body.toString('utf8')) as unknown;
     if (typeof parsed === 'object' && parsed !== null) {
-      const { error, message } = parsed as Record<string, unknown>;
-      return { ...(typeof error === 'string' ? { error } : {}), ...(typeof message === 'string' ? { message } : {}) };
+      const { error, message, reason } = parsed as Record<string, unknown>;
+      return {
+        ...(typeof error === 'string' ? { error } : {}),
+        ...(typeof message === 'string' ? { message } : {}),
+        ...(isConflictReason(reason) ? { reason } : {}),
+      };
     }
   } catch { /* not JSON: a proxy or a different server answered */ }
   return {};
 }
 
-/** An fs error for a connector answer that was not a success. */
+/**
+ * An fs error for a connector answer that was not a success. A 409's reason is the
+ * connector's, unless the client knows better (`reason`): an `If-None-Match: *` it sent
+ * because it remembered a file as absent lost a compare-and-set, though the connector
+ * saw an exclusive create.
+ */
 export function errorFromAnswer(status: number, body: Buffer, syscall: string, path: string, reason?: ExistsReason): StateFsError {
-  const { error, message } = parseErrorBody(body);
+  const parsed = parseErrorBody(body);
+  const { error, message } = parsed;
   let code = CODE_BY_STATUS[status] ?? 'EIO';
   if (error === 'unsupported_attribute') code = 'ENODATA';
   const detail = message ?? (error === undefined ? `connector answered ${status}` : error);
   return new StateFsError(code, syscall, path, detail, {
     status,
     ...(error === undefined ? {} : { connectorCode: error }),
-    ...(code === 'EEXIST' ? { reason: reason ?? 'conflict' } : {}),
+    ...(code === 'EEXIST' ? { reason: reason ?? parsed.reason ?? 'generation_mismatch' } : {}),
   });
 }
 
 /** An fs error for a request that got no answer: no connector on the socket, connection lost, deadline. */
-export function errorFromTransport(error: unknown, syscall: string, path: string, socketPath: string): StateFsError {
+export function fsErrorFromTransport(error: unknown, syscall: string, path: string, socketPath: string): StateFsError {
   if (error instanceof StateFsError) return error;
   const cause = error as NodeJS.ErrnoException;
   switch (cause.code) {

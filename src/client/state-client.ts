@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { StateFileHandle } from './file-handle.ts';
 import type { StateMount } from './mounts.ts';
 import { StateFsError } from './fs-errors.ts';
-import { MountConnection, type Operation, type StateQuery, type StateQueryResult } from './mount-connection.ts';
+import { ProtocolClient, type Operation, type StateQuery, type StateQueryResult } from './protocol-client.ts';
 import { parseOpenFlags, type OpenMode } from './open-flags.ts';
 import { readAll, SocketTransport } from './socket-transport.ts';
 import { StateDirent, StateStats } from './stats.ts';
@@ -51,7 +51,7 @@ export interface WriteFileOptions {
 export class StateClient {
   readonly socketPath: string;
   readonly mountPath: string;
-  readonly #connection: MountConnection;
+  readonly #protocol: ProtocolClient;
   readonly #writeMode: 'buffered' | 'passthrough';
 
   constructor(options: StateClientOptions) {
@@ -70,7 +70,7 @@ export class StateClient {
     this.socketPath = options.socketPath;
     this.mountPath = posix.resolve(mountPath);
     this.#writeMode = writeMode;
-    this.#connection = new MountConnection(
+    this.#protocol = new ProtocolClient(
       new SocketTransport({ socketPath: options.socketPath, timeoutMs, keepAlive: options.keepAlive ?? true }),
       { compareAndSet: options.compareAndSet ?? true, spillThresholdBytes: spill, tmpDir: options.tmpDir ?? tmpdir() },
     );
@@ -102,7 +102,7 @@ export class StateClient {
     const key = this.#fileKey(path, op);
     let download;
     try {
-      download = await this.#connection.download(key, op);
+      download = await this.#protocol.download(key, op);
     } catch (error) {
       throw await this.#directoryInstead(error, key, op);
     }
@@ -129,13 +129,13 @@ export class StateClient {
     const contentType = settings.contentType === undefined ? {} : { contentType: settings.contentType };
     const bytes = inMemoryBytes(data, settings.encoding ?? 'utf8');
     if (bytes !== undefined) {
-      await this.#connection.upload(key, op, bytes, { exclusive: mode.exclusive, ...contentType });
+      await this.#protocol.upload(key, op, bytes, { exclusive: mode.exclusive, ...contentType });
       return;
     }
-    const content = this.#connection.newBuffer();
+    const content = this.#protocol.newBuffer();
     try {
       for await (const chunk of toBytes(data, settings.encoding ?? 'utf8')) await content.append(chunk);
-      await this.#connection.upload(key, op, content, { exclusive: mode.exclusive, ...contentType });
+      await this.#protocol.upload(key, op, content, { exclusive: mode.exclusive, ...contentType });
     } finally {
       await content.dispose();
     }
@@ -158,7 +158,7 @@ export class StateClient {
     const op = operation('open', path);
     const key = this.#fileKey(path, op);
     try {
-      return await StateFileHandle.open(this.#connection, key, op.path, parseFlagsOrThrow(flags, op));
+      return await StateFileHandle.open(this.#protocol, key, op.path, parseFlagsOrThrow(flags, op));
     } catch (error) {
       throw await this.#directoryInstead(error, key, op);
     }
@@ -166,14 +166,14 @@ export class StateClient {
 
   createReadStream(path: PathLike, options?: BufferEncoding | ReadStreamOptions): StateReadStream {
     const op = operation('open', path);
-    return new StateReadStream(this.#connection, this.#fileKey(path, op), op.path, typeof options === 'string' ? { encoding: options } : options);
+    return new StateReadStream(this.#protocol, this.#fileKey(path, op), op.path, typeof options === 'string' ? { encoding: options } : options);
   }
 
   createWriteStream(path: PathLike, options?: BufferEncoding | (WriteStreamOptions & { flags?: string | number })): StateWriteStream {
     const op = operation('open', path);
     const settings = typeof options === 'string' ? {} : options ?? {};
     const mode = parseFlagsOrThrow(settings.flags ?? 'w', op);
-    return new StateWriteStream(this.#connection, this.#fileKey(path, op), op.path, mode, { passthrough: this.#writeMode === 'passthrough', ...settings });
+    return new StateWriteStream(this.#protocol, this.#fileKey(path, op), op.path, mode, { passthrough: this.#writeMode === 'passthrough', ...settings });
   }
 
   readdir(path: PathLike, options: { withFileTypes: true; recursive?: boolean }): Promise<StateDirent[]>;
@@ -189,9 +189,9 @@ export class StateClient {
     const settings = typeof options === 'object' && options !== null ? options : {};
     const prefix = key === '' ? '' : `${key}/`;
     const recursive = settings.recursive === true;
-    const listing = await this.#connection.list(prefix, recursive ? '' : '/', op);
+    const listing = await this.#protocol.list(prefix, recursive ? '' : '/', op);
     if (listing.keys.length === 0 && listing.prefixes.length === 0 && key !== '') {
-      if ((await this.#connection.head(key, op))?.kind === 'file') throw new StateFsError('ENOTDIR', 'scandir', op.path);
+      if ((await this.#protocol.head(key, op))?.kind === 'file') throw new StateFsError('ENOTDIR', 'scandir', op.path);
     }
     const parent = posix.resolve(this.mountPath, pathText(path));
     const entries = new Map<string, StateDirent>();
@@ -219,7 +219,7 @@ export class StateClient {
     const op = operation('stat', path);
     const key = this.keyOf(path);
     if (key === '') return new StateStats({ kind: 'directory', size: 0, mtimeMs: 0 });
-    const found = await this.#connection.head(key, op);
+    const found = await this.#protocol.head(key, op);
     if (found === undefined) throw new StateFsError('ENOENT', 'stat', op.path);
     return new StateStats(found);
   }
@@ -233,7 +233,7 @@ export class StateClient {
   async access(path: PathLike, _mode?: number): Promise<void> {
     const op = operation('access', path);
     const key = this.keyOf(path);
-    if (key !== '' && (await this.#connection.head(key, op)) === undefined) throw new StateFsError('ENOENT', 'access', op.path);
+    if (key !== '' && (await this.#protocol.head(key, op)) === undefined) throw new StateFsError('ENOENT', 'access', op.path);
   }
 
   async exists(path: PathLike): Promise<boolean> {
@@ -250,7 +250,7 @@ export class StateClient {
     const op = operation('unlink', path);
     const key = this.#fileKey(path, op);
     try {
-      await this.#connection.remove(key, op);
+      await this.#protocol.remove(key, op);
     } catch (error) {
       throw await this.#directoryInstead(error, key, op);
     }
@@ -263,20 +263,20 @@ export class StateClient {
     if (key !== '') {
       // Most removals are of files: one DELETE; only a miss asks whether it was a directory.
       try {
-        await this.#connection.remove(key, op);
+        await this.#protocol.remove(key, op);
         return;
       } catch (error) {
         if (!(error instanceof StateFsError && error.code === 'ENOENT')) throw error;
       }
-      if ((await this.#connection.head(key, op))?.kind !== 'directory') {
+      if ((await this.#protocol.head(key, op))?.kind !== 'directory') {
         if (options.force === true) return;
         throw new StateFsError('ENOENT', 'rm', op.path);
       }
     }
     if (options.recursive !== true) throw new StateFsError('EISDIR', 'rm', op.path, 'a directory; pass { recursive: true } to remove it and everything in it');
-    const listing = await this.#connection.list(key === '' ? '' : `${key}/`, '', op);
+    const listing = await this.#protocol.list(key === '' ? '' : `${key}/`, '', op);
     for (const found of listing.keys) {
-      await this.#connection.remove(found, op).catch((error: unknown) => {
+      await this.#protocol.remove(found, op).catch((error: unknown) => {
         if (!(error instanceof StateFsError && error.code === 'ENOENT')) throw error;
       });
     }
@@ -286,10 +286,10 @@ export class StateClient {
   async rmdir(path: PathLike): Promise<void> {
     const op = operation('rmdir', path);
     const key = this.keyOf(path);
-    const found = key === '' ? undefined : await this.#connection.head(key, op);
+    const found = key === '' ? undefined : await this.#protocol.head(key, op);
     if (found?.kind === 'file') throw new StateFsError('ENOTDIR', 'rmdir', op.path);
     if (found?.kind === 'directory' || key === '') {
-      const listing = await this.#connection.list(key === '' ? '' : `${key}/`, '/', op);
+      const listing = await this.#protocol.list(key === '' ? '' : `${key}/`, '/', op);
       if (listing.keys.length > 0 || listing.prefixes.length > 0) throw new StateFsError('ENOTEMPTY', 'rmdir', op.path);
     }
   }
@@ -314,37 +314,37 @@ export class StateClient {
    */
   async query<T = unknown>(query: StateQuery = {}): Promise<StateQueryResult<T>> {
     const prefix = query.prefix ?? '';
-    return this.#connection.query<T>({ ...query, prefix: this.#keyPrefix(prefix) }, operation('query', prefix));
+    return this.#protocol.query<T>({ ...query, prefix: this.#keyPrefix(prefix) }, operation('query', prefix));
   }
 
   getxattr(path: PathLike, name: string): Promise<string> {
     const op = operation('getxattr', path);
-    return this.#connection.attribute(this.#fileKey(path, op), attributeName(name), op);
+    return this.#protocol.attribute(this.#fileKey(path, op), attributeName(name), op);
   }
 
   /** Sets a writable attribute (`content_type`). */
   setxattr(path: PathLike, name: string, value: string): Promise<void> {
     const op = operation('setxattr', path);
-    return this.#connection.setAttribute(this.#fileKey(path, op), attributeName(name), value, op);
+    return this.#protocol.setAttribute(this.#fileKey(path, op), attributeName(name), value, op);
   }
 
   /** The attribute names a file offers, without the `user.asya.` prefix. */
   listxattr(path: PathLike): Promise<string[]> {
     const op = operation('listxattr', path);
-    return this.#connection.attributeNames(this.#fileKey(path, op), op);
+    return this.#protocol.attributeNames(this.#fileKey(path, op), op);
   }
 
   /** Closes kept-alive connections. Pending requests still finish. */
   close(): void {
-    this.#connection.close();
+    this.#protocol.close();
   }
 
   async #appendTo(key: string, op: Operation, data: WritableData, encoding: BufferEncoding, exclusive: boolean, contentType: string | undefined): Promise<void> {
-    const content = this.#connection.newBuffer();
+    const content = this.#protocol.newBuffer();
     try {
-      const read = exclusive ? 'absent' : await this.#connection.readInto(key, op, content);
+      const read = exclusive ? 'absent' : await this.#protocol.readInto(key, op, content);
       for await (const chunk of toBytes(data, encoding)) await content.append(chunk);
-      await this.#connection.upload(key, op, content, { expect: read, exclusive, ...(contentType === undefined ? {} : { contentType }) });
+      await this.#protocol.upload(key, op, content, { expect: read, exclusive, ...(contentType === undefined ? {} : { contentType }) });
     } finally {
       await content.dispose();
     }
@@ -367,7 +367,7 @@ export class StateClient {
 
   async #directoryInstead(error: unknown, key: string, op: Operation): Promise<unknown> {
     if (!(error instanceof StateFsError) || error.code !== 'ENOENT' || error.status !== 404) return error;
-    const found = await this.#connection.head(key, op).catch(() => undefined);
+    const found = await this.#protocol.head(key, op).catch(() => undefined);
     return found?.kind === 'directory' ? new StateFsError('EISDIR', op.syscall, op.path) : error;
   }
 }

@@ -9,8 +9,8 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import type { ContentBuffer } from './content-buffer.ts';
 import { StateFsError } from './fs-errors.ts';
-import type { Expectation } from './generation-memory.ts';
-import type { MountConnection } from './mount-connection.ts';
+import type { Expectation } from './expectations.ts';
+import type { ProtocolClient } from './protocol-client.ts';
 import type { OpenMode } from './open-flags.ts';
 
 export interface ReadStreamOptions {
@@ -29,20 +29,20 @@ export class StateReadStream extends Readable {
   size: number | undefined;
   bytesRead = 0;
   pending = true;
-  readonly #connection: MountConnection;
+  readonly #protocol: ProtocolClient;
   readonly #key: string;
   readonly #start: number;
   readonly #end: number;
   #response: IncomingMessage | undefined;
   #offset = 0;
 
-  constructor(connection: MountConnection, key: string, path: string, options: ReadStreamOptions = {}) {
+  constructor(protocol: ProtocolClient, key: string, path: string, options: ReadStreamOptions = {}) {
     super({
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
       ...(options.encoding === undefined ? {} : { encoding: options.encoding }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    this.#connection = connection;
+    this.#protocol = protocol;
     this.#key = key;
     this.path = path;
     this.#start = options.start ?? 0;
@@ -50,7 +50,7 @@ export class StateReadStream extends Readable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    this.#connection.download(this.#key, { syscall: 'open', path: this.path }).then(({ response }) => {
+    this.#protocol.download(this.#key, { syscall: 'open', path: this.path }).then(({ response }) => {
       this.#response = response;
       this.pending = false;
       const length = Number(response.headers['content-length']);
@@ -112,7 +112,7 @@ export class StateWriteStream extends Writable {
   readonly path: string;
   bytesWritten = 0;
   pending = true;
-  readonly #connection: MountConnection;
+  readonly #protocol: ProtocolClient;
   readonly #key: string;
   readonly #mode: OpenMode;
   readonly #options: WriteStreamOptions;
@@ -120,13 +120,13 @@ export class StateWriteStream extends Writable {
   #expect: Expectation | undefined;
   #passthrough: { body: PassThrough; stored: Promise<string | undefined> } | undefined;
 
-  constructor(connection: MountConnection, key: string, path: string, mode: OpenMode, options: WriteStreamOptions = {}) {
+  constructor(protocol: ProtocolClient, key: string, path: string, mode: OpenMode, options: WriteStreamOptions = {}) {
     super({
       decodeStrings: true,
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    this.#connection = connection;
+    this.#protocol = protocol;
     this.#key = key;
     this.path = path;
     this.#mode = mode;
@@ -144,19 +144,19 @@ export class StateWriteStream extends Writable {
     };
     if (this.#options.passthrough === true && !this.#mode.append) {
       const body = new PassThrough();
-      const stored = this.#connection.upload(this.#key, op, body, upload);
+      const stored = this.#protocol.upload(this.#key, op, body, upload);
       // Observed in _final; until then an early failure must not be an unhandled rejection.
       stored.catch(() => undefined);
       this.#passthrough = { body, stored };
       ready();
       return;
     }
-    this.#content = this.#connection.newBuffer();
+    this.#content = this.#protocol.newBuffer();
     if (!this.#mode.append) {
       ready();
       return;
     }
-    this.#connection.readInto(this.#key, op, this.#content).then((read) => {
+    this.#protocol.readInto(this.#key, op, this.#content).then((read) => {
       this.#expect = read;
       ready();
     }, (error: unknown) => { callback(error as Error); });
@@ -181,7 +181,7 @@ export class StateWriteStream extends Writable {
     } else {
       const content = this.#content;
       if (content === undefined) throw new Error('write stream finished before it was constructed');
-      stored = this.#connection.upload(this.#key, op, content, {
+      stored = this.#protocol.upload(this.#key, op, content, {
         exclusive: this.#mode.exclusive,
         ...(this.#expect === undefined ? {} : { expect: this.#expect }),
         ...(this.#options.contentType === undefined ? {} : { contentType: this.#options.contentType }),

@@ -7,7 +7,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { StateFsError } from './fs-errors.ts';
+import { StateFsError, type ExistsReason } from './fs-errors.ts';
 import type { StateMount } from './mounts.ts';
 import { StateDirent, StateStats, type DirentData, type StatsData } from './stats.ts';
 
@@ -36,7 +36,7 @@ export interface SerializedError {
   readonly detail?: string;
   readonly status?: number;
   readonly connectorCode?: string;
-  readonly reason?: 'exists' | 'conflict';
+  readonly reason?: ExistsReason;
   readonly message: string;
 }
 

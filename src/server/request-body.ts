@@ -16,7 +16,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { noteBufferBytes, reclaimLargeBuffers } from '../buffer-reclaim.ts';
 import { BadRequestError, ConnectorError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
-import type { BodyChunk, ChunkedBody, UploadBody } from '../store/object-store.ts';
+import type { BodyChunk, ChunkedBody, UploadBody } from '../state/state-service.ts';
 import { BufferPool } from '../buffer-pool.ts';
 import { UPLOAD_CHUNK_UNIT } from '../config.ts';
 

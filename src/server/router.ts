@@ -19,7 +19,7 @@ export interface Route {
 }
 
 /** Splits the request line's target at its first `?`. */
-export function requestTarget(url: string): RequestTarget {
+function requestTarget(url: string): RequestTarget {
   const mark = url.indexOf('?');
   return mark < 0 ? { path: url, rawQuery: '' } : { path: url.slice(0, mark), rawQuery: url.slice(mark + 1) };
 }

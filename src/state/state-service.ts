@@ -12,6 +12,9 @@ import {
 import type { KeySpace, KeyTarget } from '../keys.ts';
 import { checkContentType } from './content-type.ts';
 import type { ListedObject, ObjectAttributes, ObjectDownload, ObjectStore, UploadBody } from '../store/object-store.ts';
+
+/** What a write stores, as the server hands it over (defined with the store it is for). */
+export type { BodyChunk, ChunkedBody, UploadBody, WholeBody } from '../store/object-store.ts';
 import type { WritePolicy } from '../variants/write-policy.ts';
 
 /** A write's own precondition, from its request headers. */
@@ -52,7 +55,7 @@ export interface ListedFile {
 export type ListBatch = { readonly keys: readonly string[]; readonly prefixes?: undefined } | { readonly prefixes: readonly string[]; readonly keys?: undefined };
 
 /** Extended attributes served under `/meta` (without the runtime's `user.asya.` prefix). */
-export const ATTRIBUTE_NAMES = ['url', 'signed_url', 'generation', 'metageneration', 'content_type', 'storage_class'] as const;
+const ATTRIBUTE_NAMES = ['url', 'signed_url', 'generation', 'metageneration', 'content_type', 'storage_class'] as const;
 export type AttributeName = (typeof ATTRIBUTE_NAMES)[number];
 
 const WRITABLE_ATTRIBUTE: AttributeName = 'content_type';

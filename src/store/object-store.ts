@@ -1,7 +1,7 @@
 /**
  * The object store as the connector needs it: exactly these operations, on full object
  * names (the prefix is already applied by `keys.ts`). The GCS implementation lives
- * in `store/gcs/`; tests of the protocol layer may use a fake.
+ * in `store/gcs/`; an in-memory one, held to the same contract, in `store/memory/`.
  *
  * Failures are thrown as the errors of `../errors.ts` (KeyNotFoundError, ConflictError,
  * PermissionDeniedError, UnavailableError, DeadlineExceededError, ...).

@@ -10,7 +10,6 @@ import type { WritePolicy } from './write-policy.ts';
 
 export function compareAndSet(memory: GenerationMemory): WritePolicy {
   return {
-    variant: 'cas',
     implicitCondition(name) {
       const recollection = memory.recall(name);
       if (recollection.kind === 'observed') return recollection.generation;

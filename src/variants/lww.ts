@@ -5,7 +5,6 @@
 import type { WritePolicy } from './write-policy.ts';
 
 export const lastWriteWins: WritePolicy = {
-  variant: 'lww',
   implicitCondition: () => undefined,
   observed: () => {},
   conflicted: () => {},

@@ -4,7 +4,6 @@
  */
 
 export interface WritePolicy {
-  readonly variant: 'lww' | 'cas';
   /**
    * The generation a write of `name` must match when the request carries no precondition
    * of its own (`"0"`: must not exist), or undefined for an unconditional write.

@@ -12,13 +12,13 @@ import { KeySpace } from '../../src/keys.ts';
 import { createLogger } from '../../src/log.ts';
 import { MemoryBudget } from '../../src/memory-budget.ts';
 import { createConnectorMetrics, type ConnectorMetrics } from '../../src/metrics/connector-metrics.ts';
-import { buildRouteContext } from '../../src/route-context-builder.ts';
+import { buildRouteContext } from '../../src/wiring/route-context.ts';
 import { createProtocolServer, SOCKET_TIMEOUTS } from '../../src/server/protocol-server.ts';
 import { closeGracefully, listenOnSocket } from '../../src/server/socket-listener.ts';
 import { BackendHealth } from '../../src/store/backend-health.ts';
 import { MemoryObjectStore } from '../../src/store/memory/memory-store.ts';
 import type { ObjectStore } from '../../src/store/object-store.ts';
-import { openReadCache } from '../../src/store/read-cache/open-read-cache.ts';
+import { openReadCache } from '../../src/wiring/read-cache.ts';
 
 export interface InProcessOptions {
   readonly variant: 'lww' | 'cas';

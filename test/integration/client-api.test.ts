@@ -103,11 +103,11 @@ describe('client: files, errors and flags (cas connector)', () => {
     assert.equal(await client.readFile('excl/a', 'utf8'), '1');
   });
 
-  it('a write after an external change since our read is EEXIST with reason "conflict", and the other write survives', async () => {
+  it('a write after an external change since our read is EEXIST with reason "generation_mismatch", and the other write survives', async () => {
     await client.writeFile('cas/k', 'v1');
     assert.equal(await client.readFile('cas/k', 'utf8'), 'v1');
     await putDirect(emulator, bucket, name('cas/k'), 'external');
-    const error = await rejectsWith(client.writeFile('cas/k', 'mine'), 'EEXIST', (e) => { assert.equal(e.reason, 'conflict'); });
+    const error = await rejectsWith(client.writeFile('cas/k', 'mine'), 'EEXIST', (e) => { assert.equal(e.reason, 'generation_mismatch'); });
     assert.ok(isConflictError(error));
     assert.equal((await getDirect(emulator, bucket, name('cas/k')))?.toString(), 'external');
     // After a conflict the client forgets the generation: a fresh read, then the write goes through.
@@ -122,7 +122,7 @@ describe('client: files, errors and flags (cas connector)', () => {
     await connector.stop();
     connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'cas', socketPath: connector.socketPath, env: { STATE_PREFIX: 'app', CONNECTOR_MAX_BODY: '8Mi' } });
     await putDirect(emulator, bucket, name('restart/k'), 'external');
-    await rejectsWith(client.writeFile('restart/k', 'mine'), 'EEXIST', (e) => { assert.equal(e.reason, 'conflict'); });
+    await rejectsWith(client.writeFile('restart/k', 'mine'), 'EEXIST', (e) => { assert.equal(e.reason, 'generation_mismatch'); });
     assert.equal((await getDirect(emulator, bucket, name('restart/k')))?.toString(), 'external');
   });
 
@@ -210,7 +210,7 @@ describe('client: files, errors and flags (cas connector)', () => {
     assert.equal(await racing.readFile('utf8'), 'start;one;');
     await putDirect(emulator, bucket, name('h/a.txt'), 'start;one;other;');
     await racing.write('two;');
-    await rejectsWith(racing.close(), 'EEXIST', (e) => { assert.equal(e.reason, 'conflict'); });
+    await rejectsWith(racing.close(), 'EEXIST', (e) => { assert.equal(e.reason, 'generation_mismatch'); });
     assert.equal((await getDirect(emulator, bucket, name('h/a.txt')))?.toString(), 'start;one;other;');
   });
 
@@ -421,7 +421,7 @@ describe('client: compare-and-set switched off, LWW connector', () => {
       await plain.writeFile('k', 'mine');
       assert.equal((await getDirect(emulator, bucket, 'k'))?.toString(), 'mine');
       // The same client with If-Match on (the default) keeps compare-and-set even on LWW.
-      await rejectsWith(careful.writeFile('k', 'careful'), 'EEXIST', (e) => { assert.equal(e.reason, 'conflict'); });
+      await rejectsWith(careful.writeFile('k', 'careful'), 'EEXIST', (e) => { assert.equal(e.reason, 'generation_mismatch'); });
     } finally {
       plain.close();
       careful.close();

@@ -1,6 +1,6 @@
 /** The GCS store on fake-gcs-server held to the ObjectStore contract the in-memory store meets. */
 import { loadConfig } from '../../src/config.ts';
-import { createGcsStore } from '../../src/store/gcs/create-gcs-store.ts';
+import { createGcsStore } from '../../src/wiring/gcs-store.ts';
 import { objectStoreContract } from '../contract/object-store-contract.ts';
 import { probeQuirks, startEmulator } from '../helpers/emulator.ts';
 

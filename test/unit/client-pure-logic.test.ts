@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ContentBuffer } from '../../src/client/content-buffer.ts';
-import { backoffDelay, isConflictError, mountOf, parseMounts, runWithConflictRetry, StateFsError } from '../../src/client/index.ts';
+import { isConflictError, mountOf, parseMounts, runWithConflictRetry, StateFsError } from '../../src/client/index.ts';
 import { errorFromAnswer } from '../../src/client/fs-errors.ts';
 import { parseOpenFlags } from '../../src/client/open-flags.ts';
 
@@ -84,14 +84,7 @@ describe('parseOpenFlags', () => {
 });
 
 describe('runWithConflictRetry', () => {
-  const conflict = (): StateFsError => new StateFsError('EEXIST', 'close', '/state/x', undefined, { reason: 'conflict' });
-
-  it('backoff is full jitter under a doubling ceiling, truncated at the maximum', () => {
-    assert.equal(backoffDelay(1, 50, 2000, () => 0.999999), 49);
-    assert.equal(backoffDelay(3, 50, 2000, () => 0.5), 100);
-    assert.equal(backoffDelay(10, 50, 2000, () => 0.5), 1000);
-    assert.equal(backoffDelay(4, 50, 2000, () => 0), 0);
-  });
+  const conflict = (): StateFsError => new StateFsError('EEXIST', 'close', '/state/x', undefined, { reason: 'generation_mismatch' });
 
   it('runs the handler again after a conflict and answers its result; onRetry sees each retry', async () => {
     let runs = 0;

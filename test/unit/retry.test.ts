@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadRequestError, DeadlineExceededError, UnavailableError } from '../../src/errors.ts';
-import { backoffDelay, withRetries } from '../../src/store/gcs/retry.ts';
+import { fullJitterDelay } from '../../src/backoff.ts';
+import { withRetries } from '../../src/store/gcs/retry.ts';
 
 const policy = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 4 };
 
-describe('backoffDelay', () => {
+describe('fullJitterDelay', () => {
   it('is full jitter under a doubling, truncated ceiling', () => {
-    const wide = { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 1000 };
-    assert.equal(backoffDelay(wide, 1, () => 0.999), 99);
-    assert.equal(backoffDelay(wide, 3, () => 0.999), 399);
-    assert.equal(backoffDelay(wide, 8, () => 0.999), 999);
-    assert.equal(backoffDelay(wide, 8, () => 0), 0);
+    assert.equal(fullJitterDelay(1, 100, 1000, () => 0.999), 99);
+    assert.equal(fullJitterDelay(3, 100, 1000, () => 0.999), 399);
+    assert.equal(fullJitterDelay(8, 100, 1000, () => 0.999), 999);
+    assert.equal(fullJitterDelay(8, 100, 1000, () => 0), 0);
+    assert.equal(fullJitterDelay(3, 50, 2000, () => 0.5), 100);
   });
 });
 

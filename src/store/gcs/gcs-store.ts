@@ -38,7 +38,7 @@ import { withRetries, type AttemptInfo, type RetryPolicy } from './retry.ts';
 import { encodeRfc3986, signReadUrl } from './url-signer.ts';
 
 /** Custom-metadata key carrying the id of the upload that wrote the object. */
-export const UPLOAD_ID_KEY = 'asya-upload-id';
+const UPLOAD_ID_KEY = 'asya-upload-id';
 
 /** The JSON metadata part of an upload. */
 interface UploadMetadata {

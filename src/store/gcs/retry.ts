@@ -5,6 +5,7 @@
  * started when its backoff would end past the deadline, so the caller gets the last real
  * error instead of a wait that cannot succeed.
  */
+import { fullJitterDelay } from '../../backoff.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeadlineExceededError } from '../../errors.ts';
 import { isTransient } from './gcs-errors.ts';
@@ -42,7 +43,7 @@ export async function withRetries<T>(
       return await attempt({ attempt: n, deadline });
     } catch (error) {
       if (!isTransient(error) || n >= policy.maxAttempts) throw error;
-      const delay = backoffDelay(policy, n, random);
+      const delay = fullJitterDelay(n, policy.baseDelayMs, policy.maxDelayMs, random);
       if (Date.now() + delay >= deadline) throw error;
       onRetry(error, n);
       await sleep(delay);
@@ -50,8 +51,3 @@ export async function withRetries<T>(
   }
 }
 
-/** Full jitter: a uniform wait between 0 and min(max, base * 2^(attempt-1)). */
-export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  return Math.floor(random() * ceiling);
-}

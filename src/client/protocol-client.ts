@@ -7,8 +7,8 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ContentBuffer } from './content-buffer.ts';
-import { errorFromAnswer, errorFromTransport, StateFsError, type ExistsReason } from './fs-errors.ts';
-import { ClientGenerationMemory, type Expectation } from './generation-memory.ts';
+import { errorFromAnswer, fsErrorFromTransport, StateFsError, type ExistsReason } from './fs-errors.ts';
+import { ExpectationMemory, type Expectation } from './expectations.ts';
 import { readAll, type Exchange, type SocketTransport } from './socket-transport.ts';
 import type { StatsData } from './stats.ts';
 
@@ -61,19 +61,15 @@ export interface ConnectionOptions {
 /** Generations remembered per connection; more keys than this are forgotten oldest first. */
 const REMEMBERED_KEYS = 10_000;
 
-export class MountConnection {
+export class ProtocolClient {
   readonly transport: SocketTransport;
   readonly #options: ConnectionOptions;
-  readonly #generations: ClientGenerationMemory | undefined;
+  readonly #generations: ExpectationMemory | undefined;
 
   constructor(transport: SocketTransport, options: ConnectionOptions) {
     this.transport = transport;
     this.#options = options;
-    this.#generations = options.compareAndSet ? new ClientGenerationMemory(REMEMBERED_KEYS) : undefined;
-  }
-
-  get compareAndSet(): boolean {
-    return this.#generations !== undefined;
+    this.#generations = options.compareAndSet ? new ExpectationMemory(REMEMBERED_KEYS) : undefined;
   }
 
   newBuffer(): ContentBuffer {
@@ -230,19 +226,20 @@ export class MountConnection {
     this.transport.close();
   }
 
-  #precondition(key: string, options: UploadOptions): [OutgoingHttpHeaders, ExistsReason] {
+  /** The write's precondition headers, and what a 409 then means when the client knows better than the connector. */
+  #precondition(key: string, options: UploadOptions): [OutgoingHttpHeaders, ExistsReason | undefined] {
     if (options.exclusive === true) return [{ 'if-none-match': '*' }, 'exists'];
     const expected = options.expect ?? this.#generations?.get(key);
-    if (expected === undefined) return [{}, 'conflict'];
-    if (expected === 'absent') return [{ 'if-none-match': '*' }, 'conflict'];
-    return [{ 'if-match': `"${expected.generation}"` }, 'conflict'];
+    if (expected === undefined) return [{}, undefined];
+    if (expected === 'absent') return [{ 'if-none-match': '*' }, 'generation_mismatch'];
+    return [{ 'if-match': `"${expected.generation}"` }, 'generation_mismatch'];
   }
 
   async #send(op: Operation, exchange: Exchange): Promise<IncomingMessage> {
     try {
       return await this.transport.send(exchange);
     } catch (error) {
-      throw errorFromTransport(error, op.syscall, op.path, this.transport.socketPath);
+      throw fsErrorFromTransport(error, op.syscall, op.path, this.transport.socketPath);
     }
   }
 
@@ -250,7 +247,7 @@ export class MountConnection {
     try {
       return await readAll(response);
     } catch (error) {
-      throw errorFromTransport(error, op.syscall, op.path, this.transport.socketPath);
+      throw fsErrorFromTransport(error, op.syscall, op.path, this.transport.socketPath);
     }
   }
 
@@ -261,7 +258,7 @@ export class MountConnection {
 }
 
 /** Each segment percent-encoded, so spaces, `%`, `?`, `#` and non-ASCII travel intact. */
-export function encodeKey(key: string): string {
+function encodeKey(key: string): string {
   return key.split('/').map(encodeURIComponent).join('/');
 }
 

@@ -1,9 +1,9 @@
 /** Builds the GCS ObjectStore from the configuration. */
-import type { Config } from '../../config.ts';
-import { createCredentials } from './credentials.ts';
-import { GcsHttp } from './gcs-http.ts';
-import { GcsObjectStore } from './gcs-store.ts';
-import type { RangeMemory } from './ranged-download.ts';
+import type { Config } from '../config.ts';
+import { createCredentials } from '../store/gcs/credentials.ts';
+import { GcsHttp } from '../store/gcs/gcs-http.ts';
+import { GcsObjectStore } from '../store/gcs/gcs-store.ts';
+import type { RangeMemory } from '../store/gcs/ranged-download.ts';
 
 const GCS_ORIGIN = 'https://storage.googleapis.com';
 

@@ -4,20 +4,20 @@
  * request path fitted to the memory budget. The process (main.ts) and the in-process
  * tests build it the same way, around different stores.
  */
-import type { Config } from './config.ts';
-import type { KeySpace } from './keys.ts';
-import type { Logger } from './log.ts';
-import type { MemoryBudget } from './memory-budget.ts';
-import type { ConnectorMetrics } from './metrics/connector-metrics.ts';
-import { chunkForBudget } from './server/request-body.ts';
-import type { RouteContext } from './server/route-context.ts';
-import type { QuerySettings } from './state/query/query-runner.ts';
-import { StateService } from './state/state-service.ts';
-import type { BackendHealth } from './store/backend-health.ts';
-import type { ObjectStore } from './store/object-store.ts';
-import { compareAndSet } from './variants/cas.ts';
-import { GenerationMemory } from './variants/generation-memory.ts';
-import { lastWriteWins } from './variants/lww.ts';
+import type { Config } from '../config.ts';
+import type { KeySpace } from '../keys.ts';
+import type { Logger } from '../log.ts';
+import type { MemoryBudget } from '../memory-budget.ts';
+import type { ConnectorMetrics } from '../metrics/connector-metrics.ts';
+import { chunkForBudget } from '../server/request-body.ts';
+import type { RouteContext } from '../server/route-context.ts';
+import type { QuerySettings } from '../state/query/query-runner.ts';
+import { StateService } from '../state/state-service.ts';
+import type { BackendHealth } from '../store/backend-health.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import { compareAndSet } from '../variants/cas.ts';
+import { GenerationMemory } from '../variants/generation-memory.ts';
+import { lastWriteWins } from '../variants/lww.ts';
 
 export interface RouteContextParts {
   readonly config: Config;

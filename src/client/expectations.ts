@@ -8,7 +8,7 @@
 /** What the client knows of a key's current object. */
 export type Expectation = { readonly generation: string } | 'absent';
 
-export class ClientGenerationMemory {
+export class ExpectationMemory {
   readonly #entries = new Map<string, Expectation>();
   readonly #capacity: number;
 
