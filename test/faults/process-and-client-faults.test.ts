@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startConnector } from '../helpers/connector.ts';
+import { startConnector, withConnector } from '../helpers/connector.ts';
 import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { recordFigures } from '../helpers/figures.ts';
@@ -104,8 +104,7 @@ describe('SIGTERM with several uploads in flight', () => {
 
 describe('a client leaving mid-download', () => {
   it('does not disturb other downloads in flight', async () => {
-    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
-    try {
+    await withConnector(emulator, { bucket, variant: 'lww' }, async (connector) => {
       const body = Buffer.alloc(16 * MIB);
       for (let i = 0; i < body.length; i += 4) body.writeUInt32LE((i * 2654435761) >>> 0, i);
       const digest = createHash('md5').update(body).digest('hex');
@@ -142,9 +141,7 @@ describe('a client leaving mid-download', () => {
       const fdsAfter = openFds(connector.process.pid ?? 0);
       recordFigures('client gone mid-download', { downloads: 6, aborted_by_client: 3, intact: 3, fds_before: fdsBefore, fds_after: fdsAfter });
       assert.ok(fdsAfter <= fdsBefore + 2, `no leaked descriptors (${fdsBefore} → ${fdsAfter})`);
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 });
 
@@ -152,8 +149,7 @@ describe('a backend that stalls or cuts its answers', () => {
   it('answers 504 at the deadline or cuts the download, and leaks no sockets or descriptors', async () => {
     const proxy = await startFaultProxy(emulator.origin);
     const timeoutMs = 800;
-    const connector = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant: 'lww', env: { GCS_TIMEOUT_MS: String(timeoutMs), GCS_MAX_ATTEMPTS: '2' } });
-    try {
+    await withConnector(proxy, { bucket, variant: 'lww', env: { GCS_TIMEOUT_MS: String(timeoutMs), GCS_MAX_ATTEMPTS: '2' } }, async (connector) => {
       await putDirect(emulator, bucket, 'stall/k', filled(MIB, 1));
       await request(connector.socketPath, '/keys/stall/k');
       const fdsBefore = openFds(connector.process.pid ?? 0);
@@ -177,8 +173,6 @@ describe('a backend that stalls or cuts its answers', () => {
         stalled_requests: 20, answered_504: stalled.length, wall_ms: elapsed, gcs_timeout_ms: timeoutMs, fds_before: fdsBefore, fds_after: fdsAfter,
       });
       assert.ok(fdsAfter <= fdsBefore + 2, `no leaked descriptors (${fdsBefore} → ${fdsAfter})`);
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 });

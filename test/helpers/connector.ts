@@ -2,11 +2,13 @@
  * The real connector for tests: `node src/main.ts` as a child process with a test
  * environment, a socket in a fresh directory, and its log lines kept for assertions.
  */
+import { after, before } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryMiB } from './proc.ts';
+import { startEmulator, type Emulator } from './emulator.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -125,5 +127,51 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       await exited;
     },
     exited: async () => exited,
+  };
+}
+
+/** Runs `fn` against a connector started for it on `emulator`'s `bucket`, and stops the connector whatever happens. */
+export async function withConnector<T>(emulator: { readonly origin: string }, options: Omit<ConnectorOptions, 'emulatorOrigin'>, fn: (connector: Connector) => Promise<T>): Promise<T> {
+  const connector = await startConnector({ ...options, emulatorOrigin: emulator.origin });
+  try {
+    return await fn(connector);
+  } finally {
+    await connector.stop();
+  }
+}
+
+/** An emulator with a bucket and a connector on it, for the tests of one file or describe block. */
+export interface ConnectorSuite {
+  readonly emulator: Emulator;
+  readonly connector: Connector;
+  readonly socketPath: string;
+  readonly bucket: string;
+}
+
+/**
+ * Starts fake-gcs-server, creates `bucket`, and starts a connector on it before the
+ * enclosing tests (node:test `before`), stopping both after them. The returned object's
+ * fields are there once the tests run.
+ */
+export function connectorSuite(options: Omit<ConnectorOptions, 'emulatorOrigin'>): ConnectorSuite {
+  let started: { emulator: Emulator; connector: Connector } | undefined;
+  const get = (): { emulator: Emulator; connector: Connector } => {
+    if (started === undefined) throw new Error('connectorSuite: used before its before() hook ran');
+    return started;
+  };
+  before(async () => {
+    const emulator = await startEmulator();
+    await emulator.createBucket(options.bucket);
+    started = { emulator, connector: await startConnector({ ...options, emulatorOrigin: emulator.origin }) };
+  });
+  after(async () => {
+    await started?.connector.stop();
+    await started?.emulator.stop();
+  });
+  return {
+    get emulator() { return get().emulator; },
+    get connector() { return get().connector; },
+    get socketPath() { return get().connector.socketPath; },
+    bucket: options.bucket,
   };
 }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startConnector, type Connector } from '../helpers/connector.ts';
+import { startConnector, withConnector, type Connector } from '../helpers/connector.ts';
 import { generationDirect, getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
@@ -38,8 +38,7 @@ describe('cas variant', () => {
   it('read–modify–write by two clients: the second gets 409, then succeeds after a fresh read', async () => {
     // Two handlers in one pod share the connector; they are told apart by their reads.
     // A separate connector per client makes each one's memory its own, as two pods.
-    const other = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'cas' });
-    try {
+    await withConnector(emulator, { bucket, variant: 'cas' }, async (other) => {
       await request(sock, '/keys/rmw/counter', { method: 'PUT', body: '0' });
       const a = Number((await request(sock, '/keys/rmw/counter')).text());
       const b = Number((await request(other.socketPath, '/keys/rmw/counter')).text());
@@ -49,14 +48,11 @@ describe('cas variant', () => {
       const fresh = Number((await request(other.socketPath, '/keys/rmw/counter')).text());
       assert.equal((await request(other.socketPath, '/keys/rmw/counter', { method: 'PUT', body: String(fresh + 1) })).status, 204);
       assert.equal((await getDirect(emulator, bucket, 'rmw/counter'))?.toString(), '2');
-    } finally {
-      await other.stop();
-    }
+    });
   });
 
   it('two clients that both saw 404 race to create: exactly one wins', async () => {
-    const other = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'cas' });
-    try {
+    await withConnector(emulator, { bucket, variant: 'cas' }, async (other) => {
       assert.equal((await request(sock, '/keys/race/new')).status, 404);
       assert.equal((await request(other.socketPath, '/keys/race/new')).status, 404);
       const answers = await Promise.all([
@@ -69,9 +65,7 @@ describe('cas variant', () => {
       assert.equal((await getDirect(emulator, bucket, 'race/new'))?.toString(), winner);
       const loser = answers.find((res) => res.status === 409);
       assert.equal(loser?.json().reason, 'generation_mismatch', 'an implicit absent-condition losing is a CAS conflict, not an exclusive create');
-    } finally {
-      await other.stop();
-    }
+    });
   });
 
   it('a blind write of a never-observed key succeeds unconditionally, even over an existing object', async () => {
@@ -169,13 +163,10 @@ describe('If-Match survives a connector restart (both variants)', () => {
       await request(first.socketPath, `/keys/${variant}`, { method: 'PUT', body: 'v1' });
       const etag = (await request(first.socketPath, `/keys/${variant}`)).headers.etag ?? '';
       await first.stop();
-      const second = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant });
-      try {
+      await withConnector(emulator, { bucket, variant }, async (second) => {
         assert.equal((await request(second.socketPath, `/keys/${variant}`, { method: 'PUT', body: 'v2', headers: { 'if-match': etag } })).status, 204);
         assert.equal((await request(second.socketPath, `/keys/${variant}`, { method: 'PUT', body: 'v3', headers: { 'if-match': etag } })).status, 409);
-      } finally {
-        await second.stop();
-      }
+      });
     });
   }
 });
@@ -210,8 +201,7 @@ describe('answers lost after GCS acted', () => {
   const isUpload = (req: { method?: string | undefined; url?: string | undefined }): boolean => req.method === 'POST' && (req.url ?? '').startsWith('/upload/');
 
   it('cas: a conditional write whose answer was lost is retried, gets 412, is recognised as ours and succeeds', async () => {
-    const connector = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant: 'cas' });
-    try {
+    await withConnector(proxy, { bucket, variant: 'cas' }, async (connector) => {
       const sock = connector.socketPath;
       await putDirect(emulator, bucket, 'cas/k', 'v1');
       await request(sock, '/keys/cas/k');
@@ -221,14 +211,11 @@ describe('answers lost after GCS acted', () => {
       assert.equal((await getDirect(emulator, bucket, 'cas/k'))?.toString(), 'v2');
       assert.equal(res.headers.etag, `"${await generationDirect(emulator, bucket, 'cas/k')}"`);
       assert.equal(await metricValue(sock, 'asya_state_gcs_retries_total', { op: 'write' }), 1);
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 
   it('cas: a retried write that meets another writer\'s version still answers 409', async () => {
-    const connector = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant: 'cas' });
-    try {
+    await withConnector(proxy, { bucket, variant: 'cas' }, async (connector) => {
       const sock = connector.socketPath;
       await putDirect(emulator, bucket, 'cas/other', 'v1');
       await request(sock, '/keys/cas/other');
@@ -237,33 +224,25 @@ describe('answers lost after GCS acted', () => {
       const res = await request(sock, '/keys/cas/other', { method: 'PUT', body: 'mine' });
       assert.equal(res.status, 409);
       assert.equal((await getDirect(emulator, bucket, 'cas/other'))?.toString(), 'theirs');
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 
   it('lww: a write whose answer was lost is retried and succeeds', async () => {
-    const connector = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant: 'lww' });
-    try {
+    await withConnector(proxy, { bucket, variant: 'lww' }, async (connector) => {
       proxy.inject(isUpload, { kind: 'lose-answer' });
       const res = await request(connector.socketPath, '/keys/lww/k', { method: 'PUT', body: 'v1' });
       assert.equal(res.status, 204);
       assert.equal((await getDirect(emulator, bucket, 'lww/k'))?.toString(), 'v1');
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 
   it('a DELETE whose answer was lost is retried and answers 204, not 404', async () => {
-    const connector = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant: 'lww' });
-    try {
+    await withConnector(proxy, { bucket, variant: 'lww' }, async (connector) => {
       await putDirect(emulator, bucket, 'del/k', 'x');
       proxy.inject((req) => req.method === 'DELETE', { kind: 'lose-answer' });
       const res = await request(connector.socketPath, '/keys/del/k', { method: 'DELETE' });
       assert.equal(res.status, 204);
       assert.equal(await getDirect(emulator, bucket, 'del/k'), undefined);
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 });

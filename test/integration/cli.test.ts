@@ -8,31 +8,20 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { startConnector, type Connector } from '../helpers/connector.ts';
-import { getDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
+import { describe, it } from 'node:test';
+import { connectorSuite } from '../helpers/connector.ts';
+import { getDirect } from '../helpers/emulator.ts';
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
-let emulator: Emulator;
-let connector: Connector;
 const bucket = 'cli';
 const work = mkdtempSync(join(tmpdir(), 'asya-cli-'));
-
-before(async () => {
-  emulator = await startEmulator();
-  await emulator.createBucket(bucket);
-  connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'cas' });
-});
-after(async () => {
-  await connector.stop();
-  await emulator.stop();
-});
+const suite = connectorSuite({ bucket, variant: 'cas' });
 
 interface Run { code: number | null; stdout: Buffer; stderr: string }
 
 function cli(args: readonly string[], options: { stdin?: Buffer; socket?: string } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, '--socket', options.socket ?? connector.socketPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '--socket', options.socket ?? suite.socketPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -50,7 +39,7 @@ describe('asya-state CLI', () => {
     assert.equal((await cli(['put', 'docs/b.txt'], { stdin: Buffer.from('from stdin') })).code, 0);
     assert.equal((await cli(['cat', 'docs/a.json'])).stdout.toString(), '{"from":"file"}');
     assert.equal((await cli(['cat', 'docs/b.txt'])).stdout.toString(), 'from stdin');
-    assert.equal((await getDirect(emulator, bucket, 'docs/b.txt'))?.toString(), 'from stdin');
+    assert.equal((await getDirect(suite.emulator, bucket, 'docs/b.txt'))?.toString(), 'from stdin');
   });
 
   it('ls lists names, long listings and recursive listings', async () => {
@@ -83,7 +72,7 @@ describe('asya-state CLI', () => {
 
   it('rm deletes a file, and a directory with -r', async () => {
     assert.equal((await cli(['rm', 'docs/b.txt'])).code, 0);
-    assert.equal(await getDirect(emulator, bucket, 'docs/b.txt'), undefined);
+    assert.equal(await getDirect(suite.emulator, bucket, 'docs/b.txt'), undefined);
     assert.equal((await cli(['rm', '-r', 'tree'])).code, 0);
     assert.equal((await cli(['ls', 'tree'])).stdout.toString(), '');
   });
@@ -131,7 +120,7 @@ describe('asya-state CLI', () => {
   it('cat into a reader that stops early (cat KEY | head) ends quietly with 0, not "write EPIPE"', async () => {
     await cli(['put', 'big/pipe.bin'], { stdin: Buffer.alloc(4 * 1024 * 1024, 0x41) });
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, '--socket', connector.socketPath, 'cat', 'big/pipe.bin'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [CLI, '--socket', suite.socketPath, 'cat', 'big/pipe.bin'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
       // Like `head -c 10`: read a little, then close the pipe.
@@ -175,9 +164,9 @@ describe('asya-state CLI', () => {
       child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
       child.once('exit', (code) => { resolve({ code, stdout: Buffer.concat(stdout), stderr }); });
     });
-    const listed = await run(['ls', '--socket', connector.socketPath, 'late']);
+    const listed = await run(['ls', '--socket', suite.socketPath, 'late']);
     assert.equal(listed.stdout.toString(), 'opts.txt\n', listed.stderr);
-    const read = await run(['cat', '--timeout', '5000', `--socket=${connector.socketPath}`, 'late/opts.txt']);
+    const read = await run(['cat', '--timeout', '5000', `--socket=${suite.socketPath}`, 'late/opts.txt']);
     assert.equal(read.stdout.toString(), 'late', read.stderr);
   });
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startConnector, type Connector } from '../helpers/connector.ts';
+import { startConnector, type Connector, withConnector } from '../helpers/connector.ts';
 import { getDirect, objectNames, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { metricValue, parseRawAnswer, rawExchange, request } from '../helpers/socket-http.ts';
 
@@ -86,13 +86,10 @@ describe('key validation', () => {
   });
 
   it('names GCS forbids (.well-known/acme-challenge/ at the start) are 400 without a prefix', async () => {
-    const bare = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
-    try {
+    await withConnector(emulator, { bucket, variant: 'lww' }, async (bare) => {
       const res = await request(bare.socketPath, '/keys/.well-known/acme-challenge/x', { method: 'PUT', body: 'x' });
       assert.equal(res.status, 400);
-    } finally {
-      await bare.stop();
-    }
+    });
   });
 
   it('keys with spaces, unicode, "+", "%" and "?" round-trip when percent-encoded per segment', async () => {

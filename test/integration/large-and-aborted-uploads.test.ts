@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startConnector, type Connector } from '../helpers/connector.ts';
+import { startConnector, type Connector, withConnector } from '../helpers/connector.ts';
 import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { recordFigures } from '../helpers/figures.ts';
@@ -175,8 +175,7 @@ describe('streamed uploads that fail leave nothing', () => {
   });
 
   it('a streamed body over CONNECTOR_MAX_BODY: 413, the session cancelled, nothing stored', async () => {
-    const small = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant: 'lww', env: { CONNECTOR_MAX_BODY: '12Mi', ...FIXED_CHUNK } });
-    try {
+    await withConnector(proxy, { bucket, variant: 'lww', env: { CONNECTOR_MAX_BODY: '12Mi', ...FIXED_CHUNK } }, async (small) => {
       const since = proxy.seenRequests.length;
       const put = await request(small.socketPath, '/keys/cut/too-big.bin', { method: 'PUT', body: patternedChunks(20 * MIB) as unknown as AsyncIterable<Buffer> })
         .catch((error: unknown) => ({ status: 0, text: () => String(error) }));
@@ -184,9 +183,7 @@ describe('streamed uploads that fail leave nothing', () => {
       assert.match(put.text(), /CONNECTOR_MAX_BODY/);
       await waitFor(() => proxy.seenRequests.slice(since).some((seen) => seen.method === 'DELETE' && seen.url.includes('upload_id=')), 'the session to be cancelled');
       assert.equal(await getDirect(emulator, bucket, 'cut/too-big.bin'), undefined);
-    } finally {
-      await small.stop();
-    }
+    });
   });
 
   it('cas: an upload overtaken by another writer mid-way ends in 409 and the other writer\'s object stays', async () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startConnector, type Connector } from '../helpers/connector.ts';
+import { startConnector, type Connector, withConnector } from '../helpers/connector.ts';
 import { startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { request } from '../helpers/socket-http.ts';
 
@@ -108,15 +108,12 @@ describe('signed_url without credentials that can sign', () => {
   it('answers 403 permission_denied with what to configure', async () => {
     const bucket = 'signed-urls-nocreds';
     await emulator.createBucket(bucket);
-    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
-    try {
+    await withConnector(emulator, { bucket, variant: 'lww' }, async (connector) => {
       await request(connector.socketPath, '/keys/x', { method: 'PUT', body: 'x' });
       const res = await request(connector.socketPath, '/meta/x?attr=signed_url');
       assert.equal(res.status, 403);
       assert.equal(res.json().error, 'permission_denied');
       assert.match(String(res.json().message), /GOOGLE_APPLICATION_CREDENTIALS/);
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectorEnv, runToExit, startConnector } from '../helpers/connector.ts';
+import { connectorEnv, runToExit, startConnector, withConnector } from '../helpers/connector.ts';
 import { freePort, getDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { request, slowPut } from '../helpers/socket-http.ts';
@@ -70,16 +70,13 @@ describe('configuration errors stop start-up with one line naming the variable (
 
 describe('variables earlier versions read', () => {
   it('are ignored with one warning each that says what replaced them, and the connector serves', async () => {
-    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', env: { CONNECTOR_TMPDIR: '/tmp', GCS_RESUMABLE_THRESHOLD: '16Mi' } });
-    try {
+    await withConnector(emulator, { bucket, variant: 'lww', env: { CONNECTOR_TMPDIR: '/tmp', GCS_RESUMABLE_THRESHOLD: '16Mi' } }, async (connector) => {
       const warnings = connector.output.filter((line) => line.includes('no longer has an effect'));
       assert.equal(warnings.length, 2, warnings.join('\n'));
       assert.match(warnings.join('\n'), /CONNECTOR_TMPDIR is set but no longer has an effect/);
       assert.match(warnings.join('\n'), /GCS_RESUMABLE_THRESHOLD is set but no longer has an effect: .*CONNECTOR_UPLOAD_CHUNK/);
       assert.equal((await request(connector.socketPath, '/healthz')).status, 200);
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 });
 
@@ -115,47 +112,35 @@ describe('the bucket check at start', () => {
 
 describe('the socket file', () => {
   it('is created with mode 0666 by default, so a runtime running as another user can connect', async () => {
-    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
-    try {
+    await withConnector(emulator, { bucket, variant: 'lww' }, async (connector) => {
       assert.equal(statSync(connector.socketPath).mode & 0o777, 0o666);
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 
   it('takes the mode CONNECTOR_SOCKET_MODE gives', async () => {
-    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', env: { CONNECTOR_SOCKET_MODE: '0660' } });
-    try {
+    await withConnector(emulator, { bucket, variant: 'lww', env: { CONNECTOR_SOCKET_MODE: '0660' } }, async (connector) => {
       assert.equal(statSync(connector.socketPath).mode & 0o777, 0o660);
-    } finally {
-      await connector.stop();
-    }
+    });
   });
 
   it('a stale socket left by a killed connector is replaced at start', async () => {
     const first = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
     await first.kill();
     assert.ok(existsSync(first.socketPath), 'SIGKILL leaves the socket file behind');
-    const second = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', socketPath: first.socketPath });
-    try {
+    await withConnector(emulator, { bucket, variant: 'lww', socketPath: first.socketPath }, async (second) => {
       assert.ok(second.output.some((line) => line.includes('replaced a stale socket')));
       assert.equal((await request(second.socketPath, '/healthz')).status, 200);
-    } finally {
-      await second.stop();
-    }
+    });
   });
 
   it('a live socket is never taken over: the second connector exits 1', async () => {
-    const first = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' });
-    try {
+    await withConnector(emulator, { bucket, variant: 'lww' }, async (first) => {
       const env = connectorEnv({ emulatorOrigin: emulator.origin, bucket, variant: 'lww' }, first.socketPath);
       const { code, stdout } = await runToExit(env);
       assert.equal(code, 1);
       assert.match(stdout, /another process is already serving/);
       assert.equal((await request(first.socketPath, '/healthz')).status, 200);
-    } finally {
-      await first.stop();
-    }
+    });
   });
 });
 
