@@ -17,9 +17,23 @@ export type ErrorCode =
   | 'unavailable'
   | 'timeout';
 
+/** What GCS answered, when an error came from it: the facts of the operator's log line. */
+export interface BackendFailure {
+  /** `gs://bucket/name` the call was about. */
+  readonly target: string;
+  /** GCS's HTTP status; undefined when no answer came (a transport failure). */
+  readonly status: number | undefined;
+  /** GCS's reason (`forbidden`, `rateLimitExceeded`, ...) or the transport error code. */
+  readonly reason: string | undefined;
+  /** Attempts made, retries included; set once retries are over. */
+  attempts?: number;
+}
+
 /** Base class: every error the connector answers with on purpose. */
 export class ConnectorError extends Error {
   readonly code: ErrorCode;
+  /** Set when GCS caused the error (gcs-errors.ts); undefined for the connector's own refusals. */
+  backend: BackendFailure | undefined;
 
   constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);

@@ -1,6 +1,8 @@
 /**
- * Structured logging: one JSON object per line on stdout. Callers pass facts (key,
- * status, sizes, durations), never object contents or credentials.
+ * Structured logging: one JSON object per line on stdout, in Cloud Logging's structured
+ * format (`severity`, `message`, `time`, then our fields), so GKE shows each line at its
+ * level. Callers pass facts (key, status, sizes, durations), never object contents,
+ * tokens or signed URLs.
  */
 import type { LogLevel } from './config.ts';
 
@@ -14,6 +16,8 @@ export interface Logger {
 }
 
 const RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
+/** Cloud Logging's names for the levels. */
+const SEVERITY: Readonly<Record<LogLevel, string>> = { debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR' };
 
 export interface LogSink {
   write(line: string): unknown;
@@ -24,7 +28,7 @@ export function createLogger(level: LogLevel, sink: LogSink = process.stdout): L
   const threshold = RANK[level];
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
     if (RANK[lvl] < threshold) return;
-    const record: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg };
+    const record: Record<string, unknown> = { severity: SEVERITY[lvl], message: msg, time: new Date().toISOString() };
     if (fields !== undefined) {
       for (const [name, value] of Object.entries(fields)) record[name] = value instanceof Error ? describeError(value) : value;
     }

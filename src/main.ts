@@ -99,10 +99,11 @@ function gcsBackend(config: Config, keys: KeySpace, metrics: ConnectorMetrics, l
       metrics.gcsRequests.inc({ op, outcome });
       health.note(outcome);
     },
-    onRetry: (op, error) => {
+    onRetry: (op, error, attempt) => {
       const reason = error instanceof ConnectorError ? error.code : 'unknown';
       metrics.gcsRetries.inc({ op, reason });
-      logger.debug('retrying GCS request', { op, reason });
+      // The final failure, if the retries run out, is one WARNING line with the attempts (failure-log.ts).
+      logger.debug(`retrying GCS ${op} after attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}`, { op, reason, attempt });
     },
   }, {
     // Ranges of large downloads yield to request bodies waiting for memory.

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { ConflictError } from '../errors.ts';
 import { ConnectionGate } from './connection-gate.ts';
 import { drainRequest } from './drain-request.ts';
+import { FailureLog } from './failure-log.ts';
 import { asConnectorError, sendError } from './error-response.ts';
 import type { RouteContext } from './route-context.ts';
 import { route, type Route } from './router.ts';
@@ -47,9 +48,10 @@ export const OPS_TIMEOUTS: ListenerTimeouts = { headersMs: 5_000, requestMs: 10_
 export function createProtocolServer(ctx: RouteContext, options: ListenerOptions): Server {
   const router = options.router ?? route;
   const gate = new ConnectionGate({ ...options, budget: ctx.budget, metrics: ctx.metrics });
+  const failures = new FailureLog(ctx.logger);
   const order = new RequestOrder();
   const admit = (req: IncomingMessage, res: ServerResponse): void => {
-    order.enqueue(req, res, () => serve(req, res, ctx, router, gate));
+    order.enqueue(req, res, () => serve(req, res, ctx, router, gate, failures));
   };
   const server = createServer(
     {
@@ -108,7 +110,7 @@ class RequestOrder {
   }
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, router: (req: IncomingMessage) => Route, gate: ConnectionGate): Promise<void> {
+async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, router: (req: IncomingMessage) => Route, gate: ConnectionGate, failures: FailureLog): Promise<void> {
   const started = performance.now();
   const { op, handle } = router(req);
   ctx.metrics.inFlight += 1;
@@ -126,7 +128,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContex
     await handle(req, res, ctx);
   } catch (thrown) {
     const error = asConnectorError(thrown);
-    if (error.code === 'internal_error') ctx.logger.error('internal error', { op, error: thrown });
+    failures.note({ op, method: req.method, path: (req.url ?? '/').split('?', 1)[0] ?? '/', error, thrown, ms: Math.round(performance.now() - started) });
     ctx.metrics.errors.inc({ code: error.code });
     if (error instanceof ConflictError) ctx.metrics.conflicts.inc({ reason: error.reason });
     // A small unread body is read first so the answer arrives; a large one closes the connection.

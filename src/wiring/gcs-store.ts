@@ -11,7 +11,7 @@ export interface GcsStoreHooks {
   /** Every GCS request's outcome: an HTTP status or an error code. */
   readonly onOutcome: (op: string, outcome: string) => void;
   /** Every retry, with the error that caused it. */
-  readonly onRetry: (op: string, error: unknown) => void;
+  readonly onRetry: (op: string, error: unknown, attempt: number) => void;
 }
 
 /** Builds the store; with `rangeMemory`, large downloads are read in parallel ranges held there. */

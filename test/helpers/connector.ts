@@ -98,7 +98,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`connector did not start within 15 s:\n${output.join('\n')}`)); }, 15_000);
     const check = (): void => {
-      if (output.some((line) => line.includes('"msg":"serving"'))) {
+      if (output.some((line) => line.includes('"message":"serving"'))) {
         clearTimeout(timer);
         child.stdout.off('data', check);
         resolve();

@@ -39,6 +39,9 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
+/** The `reason` GCS gives with a status (its JSON API error format). */
+const GCS_REASONS: Readonly<Record<number, string>> = { 401: 'required', 403: 'forbidden', 404: 'notFound', 412: 'conditionNotMet', 429: 'rateLimitExceeded' };
+
 export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const target = new URL(upstream);
   const rules: Rule[] = [];
@@ -64,7 +67,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (fault?.kind === 'stall') return;
     if (fault?.kind === 'status') {
       req.resume();
-      const body = JSON.stringify({ error: { code: fault.status, message: `injected HTTP ${fault.status}` } });
+      const message = `injected HTTP ${fault.status}`;
+      const body = JSON.stringify({ error: { code: fault.status, message, errors: [{ reason: GCS_REASONS[fault.status] ?? 'backendError', message }] } });
       res.writeHead(fault.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
       return;

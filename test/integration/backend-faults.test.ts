@@ -31,6 +31,74 @@ after(async () => {
 
 const isGet = (req: { method?: string | undefined }): boolean => req.method === 'GET';
 
+/** The log lines the connector wrote while `run` ran, parsed. */
+async function logDuring(run: () => Promise<unknown>): Promise<Array<Record<string, unknown>>> {
+  const from = connector.output.length;
+  await run();
+  // The line is written before the answer is sent; give the pipe a moment to deliver it.
+  for (let i = 0; i < 50 && connector.output.length === from; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  return connector.output.slice(from).filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('failures the caller did not cause reach the log, one line each', () => {
+  it('GCS refusing the credentials: ERROR with op, path, object, GCS status and reason, attempts', async () => {
+    await putDirect(emulator, bucket, 'logged/k', 'x');
+    proxy.inject(isGet, { kind: 'status', status: 403 });
+    const lines = await logDuring(() => request(sock, '/keys/logged/k'));
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    assert.deepEqual({ ...lines[0], time: undefined, ms: undefined }, {
+      severity: 'ERROR',
+      message: 'get answered 403 permission_denied: GCS refused the credentials for gs://backend-faults/logged/k (HTTP 403): injected HTTP 403. The service account needs roles/storage.objectUser on the bucket.',
+      time: undefined,
+      op: 'get',
+      method: 'GET',
+      path: '/keys/logged/k',
+      status: 403,
+      code: 'permission_denied',
+      object: 'gs://backend-faults/logged/k',
+      gcs_status: 403,
+      gcs_reason: 'forbidden',
+      attempts: 1,
+      ms: undefined,
+    });
+  });
+
+  it('GCS failing through every retry: WARNING with the attempts', async () => {
+    proxy.inject(isGet, { kind: 'status', status: 503 }, 3);
+    const lines = await logDuring(() => request(sock, '/keys/logged/k'));
+    proxy.clear();
+    const [line] = lines;
+    assert.ok(line !== undefined && lines.length === 1, JSON.stringify(lines));
+    assert.equal(line.severity, 'WARNING');
+    assert.equal(line.status, 503);
+    assert.equal(line.gcs_status, 503);
+    assert.equal(line.gcs_reason, 'backendError');
+    assert.equal(line.attempts, 3);
+    assert.equal(line.object, 'gs://backend-faults/logged/k');
+  });
+
+  it('GCS not answering: WARNING 504 naming the object, "no answer" from GCS', async () => {
+    proxy.inject(isGet, { kind: 'stall' }, 10);
+    const lines = await logDuring(() => request(sock, '/keys/logged/k'));
+    proxy.clear();
+    const line = lines.find((record) => record.status === 504);
+    assert.ok(line !== undefined, JSON.stringify(lines));
+    assert.equal(line.severity, 'WARNING');
+    assert.equal(line.gcs_status, 'no answer');
+    assert.equal(line.object, 'gs://backend-faults/logged/k');
+    assert.match(String(line.message), /get answered 504 timeout/);
+  });
+
+  it('what the caller caused (a missing key, a bad key, a conflict) writes nothing', async () => {
+    const lines = await logDuring(async () => {
+      await request(sock, '/keys/logged/missing');
+      await request(sock, '/keys/a//b');
+      await request(sock, '/keys/logged/k', { method: 'PUT', body: 'x', headers: { 'if-none-match': '*' } });
+    });
+    assert.deepEqual(lines, []);
+  });
+});
+
 describe('GCS answers mapped to the error table', () => {
   it('401/403 from GCS is 403 permission_denied, not retried', async () => {
     await putDirect(emulator, bucket, 'perm/k', 'x');

@@ -128,7 +128,7 @@ describe('the image build and start steps, run outside Docker', () => {
         args: command.map((arg) => (arg.endsWith('.js') ? join(runtimeDir, arg) : arg)),
       });
       try {
-        assert.ok(connector.output.some((line) => line.includes('"msg":"serving"') && line.includes(`"variant":"${variant}"`)));
+        assert.ok(connector.output.some((line) => line.includes('"message":"serving"') && line.includes(`"variant":"${variant}"`)));
         assert.equal((await request(connector.socketPath, '/healthz')).status, 200);
         assert.equal((await request(connector.socketPath, `/keys/${variant}/k`, { method: 'PUT', body: 'from the image' })).status, 204);
         assert.equal((await request(connector.socketPath, `/keys/${variant}/k`)).text(), 'from the image');

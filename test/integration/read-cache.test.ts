@@ -161,7 +161,7 @@ describe('read cache on a backend that honours ifGenerationNotMatch (benchmark b
     await request(connector.socketPath, '/keys/restart/m.bin');
     await connector.stop();
     connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'cas', socketPath: connector.socketPath, env: cacheEnv() });
-    const line = connector.output.find((l) => l.includes('"msg":"read cache on"')) ?? '';
+    const line = connector.output.find((l) => l.includes('"message":"read cache on"')) ?? '';
     assert.ok((JSON.parse(line) as { restored_entries: number }).restored_entries >= 1, line);
     const before = await backend.stats();
     assert.deepEqual((await request(connector.socketPath, '/keys/restart/m.bin')).body, bytes(2 * MIB, 9));

@@ -162,7 +162,7 @@ describe('names planted in the bucket that are not valid keys', () => {
     assert.ok(await metricValue(connector.socketPath, 'asya_state_listing_names_dropped_total') >= 10);
     const warnings = connector.output.filter((line) => line.includes('not a valid key'));
     assert.equal(warnings.length, 1, 'logged once');
-    assert.match(warnings[0] ?? '', /"level":"warn"/);
+    assert.match(warnings[0] ?? '', /"severity":"WARNING"/);
   });
 
   it('the client library never turns one into a path outside its mount', async () => {

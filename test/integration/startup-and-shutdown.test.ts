@@ -156,7 +156,7 @@ describe('SIGTERM', () => {
     assert.equal(await connector.exited(), 0);
     assert.equal((await getDirect(emulator, bucket, 'shutdown/in-flight'))?.length, body.length);
     assert.ok(!existsSync(connector.socketPath), 'the socket file is removed');
-    assert.ok(connector.output.some((line) => line.includes('"msg":"stopped"')));
+    assert.ok(connector.output.some((line) => line.includes('"message":"stopped"')));
   });
 
   it('SIGINT stops an idle connector the same way', async () => {
@@ -177,8 +177,8 @@ describe('logs', () => {
     const lines = connector.output.filter((line) => line.trim() !== '');
     assert.ok(lines.length >= 3);
     for (const line of lines) {
-      const record = JSON.parse(line) as { time: string; level: string; msg: string };
-      assert.ok(record.time && record.level && record.msg, line);
+      const record = JSON.parse(line) as { time: string; severity: string; message: string };
+      assert.ok(record.time && ['DEBUG', 'INFO', 'WARNING', 'ERROR'].includes(record.severity) && record.message, line);
       assert.ok(!line.includes(secret), 'object contents never reach the log');
     }
   });

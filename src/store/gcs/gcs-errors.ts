@@ -23,19 +23,26 @@ export interface GcsCallContext {
   readonly ifGenerationMatch?: string | undefined;
 }
 
-/** Parses the `{"error":{"message":...}}` body GCS sends with an error status. */
-export function gcsErrorMessage(body: string): string {
+/** GCS's message and reason, from the `{"error":{"message":...,"errors":[{"reason":...}]}}` body of an error status. */
+export function gcsErrorDetails(body: string): { message: string; reason: string | undefined } {
   try {
-    const parsed = JSON.parse(body) as { error?: { message?: unknown } };
-    if (typeof parsed.error?.message === 'string') return parsed.error.message;
+    const parsed = JSON.parse(body) as { error?: { message?: unknown; errors?: Array<{ reason?: unknown }> } };
+    const reason = parsed.error?.errors?.[0]?.reason;
+    if (typeof parsed.error?.message === 'string') return { message: parsed.error.message, reason: typeof reason === 'string' ? reason : undefined };
   } catch {
     // Not JSON: fall through to the raw text.
   }
-  return body.trim().slice(0, 200) || 'no message';
+  return { message: body.trim().slice(0, 200) || 'no message', reason: undefined };
 }
 
-/** Maps an HTTP error status from GCS to the connector error it means. */
-export function errorFromStatus(status: number, gcsMessage: string, context: GcsCallContext): ConnectorError {
+/** Maps an HTTP error status from GCS to the connector error it means, carrying what GCS said. */
+export function errorFromStatus(status: number, details: { message: string; reason: string | undefined }, context: GcsCallContext): ConnectorError {
+  const error = statusError(status, details.message, context);
+  error.backend = { target: context.target, status, reason: details.reason };
+  return error;
+}
+
+function statusError(status: number, gcsMessage: string, context: GcsCallContext): ConnectorError {
   const target = context.target;
   switch (status) {
     case 400:
@@ -79,16 +86,17 @@ const TRANSPORT_TIMEOUT_CODES = new Set(['ETIMEDOUT']);
 
 /** Maps an error thrown while talking to GCS (no HTTP answer) to a connector error. */
 export function errorFromTransport(error: unknown, context: GcsCallContext): ConnectorError {
-  if (error instanceof ConnectorError) return error;
+  if (error instanceof ConnectorError) {
+    error.backend ??= { target: context.target, status: undefined, reason: error.code };
+    return error;
+  }
   const code = (error as { code?: unknown } | undefined)?.code;
   const detail = error instanceof Error ? error.message : String(error);
-  if (typeof code === 'string' && TRANSPORT_TIMEOUT_CODES.has(code)) {
-    return new DeadlineExceededError(`GCS did not answer in time for ${context.target} (${code})`, { cause: error });
-  }
-  return new UnavailableError(
-    `GCS unreachable for ${context.target}: ${typeof code === 'string' ? `${code} ` : ''}${detail}`,
-    { cause: error },
-  );
+  const mapped = typeof code === 'string' && TRANSPORT_TIMEOUT_CODES.has(code)
+    ? new DeadlineExceededError(`GCS did not answer in time for ${context.target} (${code})`, { cause: error })
+    : new UnavailableError(`GCS unreachable for ${context.target}: ${typeof code === 'string' ? `${code} ` : ''}${detail}`, { cause: error });
+  mapped.backend = { target: context.target, status: undefined, reason: typeof code === 'string' ? code : undefined };
+  return mapped;
 }
 
 /** True for failures worth another attempt: the backend may answer differently next time. */

@@ -14,7 +14,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { ConnectorError } from '../../errors.ts';
 import type { Credentials } from './credentials.ts';
-import { errorFromStatus, errorFromTransport, gcsErrorMessage, type GcsCallContext } from './gcs-errors.ts';
+import { errorFromStatus, errorFromTransport, gcsErrorDetails, type GcsCallContext } from './gcs-errors.ts';
 
 export interface GcsCall {
   /** Operation name for metrics (`read`, `stat`, `write`, ...). */
@@ -93,13 +93,13 @@ export class GcsHttp {
   async json<T>(call: GcsCall, ok: readonly number[] = [200]): Promise<T> {
     const answer = await this.send(call);
     const text = await answer.text();
-    if (!ok.includes(answer.status)) throw errorFromStatus(answer.status, gcsErrorMessage(text), call.context);
+    if (!ok.includes(answer.status)) throw errorFromStatus(answer.status, gcsErrorDetails(text), call.context);
     return (text === '' ? {} : JSON.parse(text)) as T;
   }
 
   /** Throws the error a non-success answer means, after draining its body. */
   async fail(answer: GcsAnswer, call: GcsCall): Promise<never> {
-    throw errorFromStatus(answer.status, gcsErrorMessage(await answer.text()), call.context);
+    throw errorFromStatus(answer.status, gcsErrorDetails(await answer.text()), call.context);
   }
 
   close(): Promise<void> {

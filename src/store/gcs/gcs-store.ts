@@ -60,7 +60,7 @@ export interface GcsStoreOptions {
   /** Large downloads in parallel ranges (ranged-download.ts); undefined reads every object as one stream. */
   readonly ranges?: { readonly rangeBytes: number; readonly streams: number; readonly memory: RangeMemory } | undefined;
   /** Told of every retry: operation and the error that caused it. */
-  readonly onRetry: (op: string, error: unknown) => void;
+  readonly onRetry: (op: string, error: unknown, attempt: number) => void;
 }
 
 export class GcsObjectStore implements ObjectStore {
@@ -191,7 +191,7 @@ export class GcsObjectStore implements ObjectStore {
   async #writeChunked(name: string, body: ChunkedBody, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
     const metadata: UploadMetadata = { name, contentType, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
     const resource = await uploadChunked(
-      { http: this.#http, retry: this.#options.retry, timeoutMs: this.#options.timeoutMs, context, onRetry: (error) => { this.#options.onRetry('write', error); } },
+      { http: this.#http, retry: this.#options.retry, timeoutMs: this.#options.timeoutMs, context, onRetry: (error, failedAttempt) => { this.#options.onRetry('write', error, failedAttempt); } },
       { path: `/upload${this.#bucketPath}/o?uploadType=resumable&${query}`, metadataJson: JSON.stringify(metadata), contentType },
       body,
     );
@@ -326,8 +326,8 @@ export class GcsObjectStore implements ObjectStore {
   }
 
   async #retrying<T>(op: string, deadline: number, attempt: (info: AttemptInfo) => Promise<T>, noteRetry?: () => void): Promise<T> {
-    return withRetries(this.#options.retry, deadline, attempt, (error) => {
-      this.#options.onRetry(op, error);
+    return withRetries(this.#options.retry, deadline, attempt, (error, failedAttempt) => {
+      this.#options.onRetry(op, error, failedAttempt);
       noteRetry?.();
     });
   }

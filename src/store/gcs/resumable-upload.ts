@@ -28,7 +28,7 @@ export interface SessionOptions {
   readonly timeoutMs: number;
   readonly context: GcsCallContext;
   /** Told of every retry and its cause. */
-  readonly onRetry: (error: unknown) => void;
+  readonly onRetry: (error: unknown, attempt: number) => void;
 }
 
 /** The request that opens a session: its path and query (preconditions included) and the object's JSON metadata. */

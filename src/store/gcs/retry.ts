@@ -7,7 +7,7 @@
  */
 import { fullJitterDelay } from '../../backoff.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DeadlineExceededError } from '../../errors.ts';
+import { ConnectorError, DeadlineExceededError } from '../../errors.ts';
 import { isTransient } from './gcs-errors.ts';
 
 export interface RetryPolicy {
@@ -42,12 +42,18 @@ export async function withRetries<T>(
     try {
       return await attempt({ attempt: n, deadline });
     } catch (error) {
-      if (!isTransient(error) || n >= policy.maxAttempts) throw error;
+      if (!isTransient(error) || n >= policy.maxAttempts) throw withAttempts(error, n);
       const delay = fullJitterDelay(n, policy.baseDelayMs, policy.maxDelayMs, random);
-      if (Date.now() + delay >= deadline) throw error;
+      if (Date.now() + delay >= deadline) throw withAttempts(error, n);
       onRetry(error, n);
       await sleep(delay);
     }
   }
 }
 
+
+/** Records on a GCS failure how many attempts it took, for the log line. */
+function withAttempts(error: unknown, attempts: number): unknown {
+  if (error instanceof ConnectorError && error.backend !== undefined) error.backend.attempts = attempts;
+  return error;
+}
