@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const memoryLimit = containerMemoryLimit();
   const budget = new MemoryBudget(config.memoryBudgetBytes ?? defaultBudgetBytes(memoryLimit, process.memoryUsage.rss()));
   for (const warning of obsoleteSettings(process.env)) logger.warn(warning);
-  const metrics = createConnectorMetrics(budget);
+  const metrics = createConnectorMetrics(budget, config.variant);
   const keys = new KeySpace(config.prefix);
   const { store, health } = gcsBackend(config, keys, metrics, logger, budget);
   await checkBucket(config, keys, store, logger);
@@ -95,8 +95,9 @@ function gcsBackend(config: Config, keys: KeySpace, metrics: ConnectorMetrics, l
   // The probe is only called once serving, after `store` below exists.
   const health = new BackendHealth({ probe: () => store.probe(listPrefix, READINESS_PROBE_TIMEOUT_MS), freshnessMs: READINESS_FRESHNESS_MS });
   const store = createGcsStore(config, {
-    onOutcome: (op, outcome) => {
+    onOutcome: (op, outcome, seconds) => {
       metrics.gcsRequests.inc({ op, outcome });
+      metrics.gcsRequestSeconds.observe({ op, outcome: outcomeClass(outcome) }, seconds);
       health.note(outcome);
     },
     onRetry: (op, error, attempt) => {
@@ -111,6 +112,11 @@ function gcsBackend(config: Config, keys: KeySpace, metrics: ConnectorMetrics, l
     release: (bytes) => { budget.release(bytes, 'download'); },
   });
   return { store, health };
+}
+
+/** `200` → `2xx`; a transport error code stays `error`. */
+function outcomeClass(outcome: string): string {
+  return /^\d{3}$/.test(outcome) ? `${outcome[0] ?? ''}xx` : 'error';
 }
 
 /** Checks that the bucket answers and the credentials may list it, or exits 1 saying why. */

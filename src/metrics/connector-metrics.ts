@@ -3,6 +3,8 @@
  * docs/metrics.md; keep the two in step.
  */
 import { BUDGET_USES, type MemoryBudget } from '../memory-budget.ts';
+import { VERSION } from '../version.ts';
+import { registerProcessMetrics } from './process-metrics.ts';
 import { Counter, Gauge, Histogram, Registry } from './registry.ts';
 
 const LATENCY_BOUNDS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -17,6 +19,8 @@ export interface ConnectorMetrics {
   inFlight: number;
   /** GCS requests sent, by operation and outcome (HTTP status or a transport error kind). */
   readonly gcsRequests: Counter;
+  /** GCS request latency until GCS's answer headers, by operation and outcome class (2xx, 4xx, 5xx, error). */
+  readonly gcsRequestSeconds: Histogram;
   /** GCS requests retried, by operation and reason. */
   readonly gcsRetries: Counter;
   /** Error answers, by the protocol's error code. */
@@ -55,20 +59,23 @@ export interface ConnectorMetrics {
   readonly queryFilesUnread: Counter;
 }
 
-/** Creates the connector's metric set in a fresh registry. */
-export function createConnectorMetrics(budget: MemoryBudget): ConnectorMetrics {
+/** Creates the connector's metric set in a fresh registry, with the process series and build info. */
+export function createConnectorMetrics(budget: MemoryBudget, variant: 'lww' | 'cas'): ConnectorMetrics {
   const registry = new Registry();
+  registry.register(new Gauge('asya_state_build_info', 'Always 1; the labels say what runs.', () => [[{ version: VERSION, variant, node: process.version }, 1] as const]));
+  registerProcessMetrics(registry);
   const metrics: ConnectorMetrics = {
     registry,
     requests: registry.register(new Counter('asya_state_requests_total', 'Protocol requests answered, by operation and HTTP status.')),
     requestSeconds: registry.register(new Histogram('asya_state_request_duration_seconds', 'Protocol request latency, by operation.', LATENCY_BOUNDS_SECONDS)),
     inFlight: 0,
     gcsRequests: registry.register(new Counter('asya_state_gcs_requests_total', 'GCS requests sent, by operation and outcome.')),
+    gcsRequestSeconds: registry.register(new Histogram('asya_state_gcs_request_duration_seconds', 'GCS request latency until the answer headers, by operation and outcome class.', LATENCY_BOUNDS_SECONDS)),
     gcsRetries: registry.register(new Counter('asya_state_gcs_retries_total', 'GCS requests retried, by operation and reason.')),
     errors: registry.register(new Counter('asya_state_errors_total', 'Requests answered with an error, by the protocol error code.')),
     conflicts: registry.register(new Counter('asya_state_conflicts_total', 'Writes and deletes refused with 409, by reason.')),
-    bytesIn: registry.register(new Counter('asya_state_bytes_received_total', 'Request body bytes received from clients.')),
-    bytesOut: registry.register(new Counter('asya_state_bytes_sent_total', 'Response body bytes sent to clients.')),
+    bytesIn: registry.register(new Counter('asya_state_received_bytes_total', 'Request body bytes received from clients.')),
+    bytesOut: registry.register(new Counter('asya_state_sent_bytes_total', 'Response body bytes sent to clients.')),
     uploadsStreamed: registry.register(new Counter('asya_state_uploads_streamed_total', 'Uploads longer than one chunk (CONNECTOR_UPLOAD_CHUNK), streamed into a GCS resumable upload while they arrived.')),
     cacheHits: registry.register(new Counter('asya_state_cache_hits_total', 'Reads served from the read cache after GCS confirmed the generation.')),
     cacheMisses: registry.register(new Counter('asya_state_cache_misses_total', 'Reads downloaded from GCS while the read cache is on.')),

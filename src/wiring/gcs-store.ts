@@ -8,8 +8,8 @@ import type { RangeMemory } from '../store/gcs/ranged-download.ts';
 const GCS_ORIGIN = 'https://storage.googleapis.com';
 
 export interface GcsStoreHooks {
-  /** Every GCS request's outcome: an HTTP status or an error code. */
-  readonly onOutcome: (op: string, outcome: string) => void;
+  /** Every GCS request's outcome (an HTTP status or an error code) and its seconds until the answer headers. */
+  readonly onOutcome: (op: string, outcome: string, seconds: number) => void;
   /** Every retry, with the error that caused it. */
   readonly onRetry: (op: string, error: unknown, attempt: number) => void;
 }

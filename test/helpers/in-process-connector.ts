@@ -47,7 +47,7 @@ export async function startInProcess(options: InProcessOptions): Promise<InProce
   const config = loadConfig({ CONNECTOR_VARIANT: options.variant, CONNECTOR_SOCKET: socketPath, STATE_BUCKET: 'memory', CONNECTOR_LOG_LEVEL: 'error', ...options.env });
   const store = options.store ?? new MemoryObjectStore('memory');
   const budget = new MemoryBudget(config.memoryBudgetBytes ?? DEFAULT_BUDGET_BYTES);
-  const metrics = createConnectorMetrics(budget);
+  const metrics = createConnectorMetrics(budget, config.variant);
   const logger = createLogger(config.logLevel, process.stderr);
   const keys = new KeySpace(config.prefix);
   const health = new BackendHealth({ probe: () => store.probe(keys.objectName(''), 1_000), freshnessMs: 10_000 });

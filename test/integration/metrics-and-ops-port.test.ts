@@ -86,12 +86,22 @@ describe('metrics', () => {
       // fake-gcs-server answers a DELETE with 200 where GCS answers 204; the outcome is the status GCS gave.
       'asya_state_gcs_requests_total{op="delete",outcome="200"}': 1,
       'asya_state_gcs_requests_total{op="delete",outcome="404"}': 1,
+      // The same requests in the latency histogram, by outcome class.
+      'asya_state_gcs_request_duration_seconds_count{op="write",outcome="2xx"}': 3,
+      'asya_state_gcs_request_duration_seconds_count{op="write",outcome="3xx"}': 1,
+      'asya_state_gcs_request_duration_seconds_count{op="write",outcome="4xx"}': 1,
+      'asya_state_gcs_request_duration_seconds_count{op="read",outcome="2xx"}': 1,
+      'asya_state_gcs_request_duration_seconds_count{op="read",outcome="4xx"}': 1,
+      'asya_state_gcs_request_duration_seconds_count{op="stat",outcome="2xx"}': 1,
+      'asya_state_gcs_request_duration_seconds_count{op="list",outcome="2xx"}': 1,
+      'asya_state_gcs_request_duration_seconds_count{op="delete",outcome="2xx"}': 1,
+      'asya_state_gcs_request_duration_seconds_count{op="delete",outcome="4xx"}': 1,
       'asya_state_errors_total{code="conflict"}': 1,
       'asya_state_errors_total{code="key_not_found"}': 2,
       'asya_state_errors_total{code="bad_request"}': 1,
       'asya_state_conflicts_total{reason="exists"}': 1,
-      asya_state_bytes_received_total: small.length + large.length + 1,
-      asya_state_bytes_sent_total: small.length,
+      asya_state_received_bytes_total: small.length + large.length + 1,
+      asya_state_sent_bytes_total: small.length,
       asya_state_uploads_streamed_total: 1,
       // The CAS memory ends holding m/big (written) and m/missing (read as absent): m/a was
       // forgotten by its delete. Each entry costs the same, whatever the key's length.
@@ -99,12 +109,29 @@ describe('metrics', () => {
     };
     const moved = new Map<string, number>();
     for (const [series, value] of after) {
-      if (series.includes('_bucket{') || series.includes('_sum{') || series === 'asya_state_requests_in_flight') continue;
+      // The process's own series move by themselves; they are checked below.
+      if (series.includes('_bucket{') || series.includes('_sum{') || series === 'asya_state_requests_in_flight' || /^(process|nodejs)_/.test(series)) continue;
       const delta = value - (before.get(series) ?? 0);
       if (delta !== 0) moved.set(series, delta);
     }
     assert.deepEqual(Object.fromEntries([...moved].sort()), Object.fromEntries(Object.entries(expected).sort()));
     assert.equal(after.get('asya_state_requests_in_flight'), 1, 'only the scrape itself is in flight');
+    const buildInfo = [...after].find(([series]) => series.startsWith('asya_state_build_info{'));
+    assert.match(buildInfo?.[0] ?? '', /^asya_state_build_info\{node="v\d+\.\d+\.\d+",variant="cas",version="0\.1\.0"\}$/);
+    assert.equal(buildInfo?.[1], 1);
+    const rss = after.get('process_resident_memory_bytes') ?? 0;
+    assert.ok(rss > 20 * 1024 * 1024 && rss < 1024 * 1024 * 1024, `resident memory ${rss}`);
+    assert.ok((after.get('process_cpu_seconds_total') ?? 0) > 0);
+    assert.ok((after.get('process_open_fds') ?? 0) > 3);
+    const start = after.get('process_start_time_seconds') ?? 0;
+    assert.ok(Math.abs(start - Date.now() / 1000) < 600, `start time ${start}`);
+    assert.ok((after.get('nodejs_heap_used_bytes') ?? 0) > 0);
+    assert.ok(after.has('nodejs_eventloop_delay_p99_seconds') && after.has('nodejs_eventloop_delay_max_seconds'));
+    for (const [series, value] of after) {
+      if (series.startsWith('asya_state_gcs_request_duration_seconds_count{')) {
+        assert.equal(after.get(series.replace('_count{', '_bucket{').replace(/}$/, ',le="+Inf"}')), value, `${series}: the +Inf bucket holds every observation`);
+      }
+    }
     for (const op of ['put', 'get', 'head', 'list', 'delete']) {
       const count = after.get(`asya_state_request_duration_seconds_count{op="${op}"}`);
       assert.equal(after.get(`asya_state_request_duration_seconds_bucket{op="${op}",le="+Inf"}`), count, `${op}: the +Inf bucket holds every observation`);

@@ -90,3 +90,12 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ ...required, STATE_BUCKET: 'ab' }), ConfigError);
   });
 });
+
+describe('version', () => {
+  it('the version in build info is package.json\'s', async () => {
+    const { VERSION } = await import('../../src/version.ts');
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(VERSION, pkg.version);
+  });
+});

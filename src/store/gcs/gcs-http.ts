@@ -11,6 +11,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { ConnectorError } from '../../errors.ts';
 import type { Credentials } from './credentials.ts';
@@ -49,8 +50,8 @@ export interface GcsHttpOptions {
   readonly timeoutMs: number;
   /** Upper bound of open connections to GCS. */
   readonly connections: number;
-  /** Told of every request's outcome: an HTTP status, or an error code. */
-  readonly onOutcome: (op: string, outcome: string) => void;
+  /** Told of every request's outcome (an HTTP status, or an error code) and its seconds until the answer headers. */
+  readonly onOutcome: (op: string, outcome: string, seconds: number) => void;
 }
 
 export class GcsHttp {
@@ -78,13 +79,14 @@ export class GcsHttp {
     const headers: Record<string, string> = { ...call.headers };
     const authorization = await this.#options.credentials.authorization();
     if (authorization !== undefined) headers.authorization = authorization;
+    const started = performance.now();
     try {
       const response = await this.#exchange(call, headers);
-      this.#options.onOutcome(call.op, String(response.statusCode));
+      this.#options.onOutcome(call.op, String(response.statusCode), (performance.now() - started) / 1000);
       return answerOf(response, call);
     } catch (error) {
       const mapped = errorFromTransport(error, call.context);
-      this.#options.onOutcome(call.op, mapped.code);
+      this.#options.onOutcome(call.op, mapped.code, (performance.now() - started) / 1000);
       throw mapped;
     }
   }
