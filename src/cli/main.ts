@@ -7,7 +7,9 @@
  * Exit codes (exit-codes.ts): 0 ok, 1 other failure, 2 usage, 3 not found, 4 conflict or
  * already exists, 5 permission denied, 6 invalid request, 7 unavailable, 8 timeout.
  */
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { VERSION } from '../version.ts';
 import { StateClient } from '../client/state-client.ts';
 import { cat, ls, put, query, rm, stat, xattr } from './commands.ts';
 import { EXIT, exitCodeOf } from './exit-codes.ts';
@@ -23,21 +25,27 @@ Commands (asya-state <command> --help for each):
   query [PREFIX]           JSON documents under PREFIX, filtered and sorted by the connector
   xattr list|get|set KEY   attributes: url, signed_url, generation, metageneration, content_type, storage_class
 
-The socket is --socket, else ASYA_STATE_SOCKET, else run/state.sock (the local demo's).
+The socket is --socket (before or after the command), else ASYA_STATE_SOCKET, else
+CONNECTOR_SOCKET (set in the connector's own container), else run/state.sock (the local
+demo's); a relative path is taken from the working directory. --version prints the version.
 Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 conflict or exists, 5 permission denied,
 6 invalid request, 7 unavailable, 8 timeout.`;
 
 const HELP: Readonly<Record<string, string>> = {
-  ls: `usage: asya-state ls [-l] [-R] [DIR]
-  List DIR (mount-relative; the root when omitted). Directories end with "/".
-  -l, --long        type, size and modification time (one HEAD per file)
-  -R, --recursive   everything below DIR`,
+  ls: `usage: asya-state ls [-l] [-R] [--json] [DIR]
+  List DIR (mount-relative; the root when omitted). Directories end with "/". A DIR with
+  nothing under it is "not found" (exit 3).
+  -l, --long        type, size (as ls -lh: 5, 1.5K, 12M) and modification time (one HEAD per file)
+  -R, --recursive   everything below DIR
+  --json            one JSON array of {name, type[, size, modified]} (sizes in bytes)`,
   cat: `usage: asya-state cat [--progress|--no-progress] KEY
   Write the object KEY to stdout. A progress bar goes to stderr when it is a terminal
   and the object is over 1 MiB.`,
-  put: `usage: asya-state put [--create] [--content-type TYPE] [--progress|--no-progress] KEY [FILE|-]
+  put: `usage: asya-state put [--create|--if-none-match] [--if-match GEN] [--content-type TYPE] [--progress|--no-progress] KEY [FILE|-]
   Store FILE (or stdin, "-" or omitted) as the object KEY, streamed to the connector.
-  --create          only if KEY does not exist yet (exit 4 if it does)
+  A KEY ending in "/" names a directory and is refused.
+  --create, --if-none-match   only if KEY does not exist yet (exit 4 if it does)
+  --if-match GEN    only if KEY is still at generation GEN (stat shows it; exit 4 if not)
   --content-type    stored Content-Type (default application/octet-stream)`,
   rm: `usage: asya-state rm [-r] [-f] KEY
   Delete the object KEY.
@@ -82,9 +90,9 @@ const out = { stdout: process.stdout };
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   ls: {
-    options: { long: { type: 'boolean', short: 'l' }, recursive: { type: 'boolean', short: 'R' } },
+    options: { long: { type: 'boolean', short: 'l' }, recursive: { type: 'boolean', short: 'R' }, json: { type: 'boolean' } },
     arguments: [0, 1],
-    run: (client, { values, positionals }) => ls(client, positionals[0] ?? '', { long: values.long === true, recursive: values.recursive === true }, out),
+    run: (client, { values, positionals }) => ls(client, positionals[0] ?? '', { long: values.long === true, recursive: values.recursive === true, json: values.json === true }, out),
   },
   cat: {
     options: { progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' } },
@@ -92,11 +100,12 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     run: (client, { values, positionals }) => cat(client, positionals[0] ?? '', { progress: progressFlag(values) }, out),
   },
   put: {
-    options: { create: { type: 'boolean' }, 'content-type': { type: 'string' }, progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' } },
+    options: { create: { type: 'boolean' }, 'if-none-match': { type: 'boolean' }, 'if-match': { type: 'string' }, 'content-type': { type: 'string' }, progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' } },
     arguments: [1, 2],
     run: (client, { values, positionals }) => put(client, positionals[0] ?? '', positionals[1], {
       contentType: stringOption(values['content-type']),
-      create: values.create === true,
+      create: values.create === true || values['if-none-match'] === true,
+      ifMatch: generationOption(values['if-match']),
       progress: progressFlag(values),
     }, process.stdin),
   },
@@ -140,11 +149,16 @@ async function run(argv: readonly string[]): Promise<number> {
       socket: { type: 'string' },
       timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
     allowPositionals: true,
     strict: false,
   });
   const [name] = global.positionals;
+  if (global.values.version === true && name === undefined) {
+    process.stdout.write(`asya-state ${VERSION}\n`);
+    return EXIT.ok;
+  }
   if (name === undefined || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined && global.values.help !== true ? EXIT.usage : EXIT.ok;
@@ -157,7 +171,7 @@ async function run(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${help}\n`);
     return EXIT.ok;
   }
-  const socketPath = stringOption(global.values.socket) ?? process.env.ASYA_STATE_SOCKET ?? `${process.cwd()}/run/state.sock`;
+  const socketPath = resolve(stringOption(global.values.socket) ?? process.env.ASYA_STATE_SOCKET ?? process.env.CONNECTOR_SOCKET ?? 'run/state.sock');
   const timeoutText = stringOption(global.values.timeout);
   const timeoutMs = timeoutText === undefined ? 30_000 : Number(timeoutText);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be a whole number of milliseconds, got ${JSON.stringify(timeoutText)}`);
@@ -182,6 +196,14 @@ function parseCommand(command: Command, args: readonly string[], help: string): 
   const [min, max] = command.arguments;
   if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(help);
   return parsed;
+}
+
+/** `--if-match GEN` as a generation (quotes, as an ETag carries them, allowed), or a usage error. */
+function generationOption(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const generation = /^"?(\d{1,19})"?$/.exec(value.trim())?.[1];
+  if (generation === undefined) throw new UsageError(`--if-match takes a generation (stat KEY shows it), got ${JSON.stringify(value)}`);
+  return generation;
 }
 
 /** `args` without `--socket`/`--timeout` and their values, which may come after the command too. */

@@ -187,6 +187,13 @@ export class ProtocolClient {
     return { rows: parsed.rows as T[], total: parsed.total, read: count('x-query-read'), skipped: count('x-query-skipped'), unread: count('x-query-unread') };
   }
 
+  /** ENOENT for a key that is a directory becomes EISDIR (one HEAD, on the error path only). */
+  async directoryInstead(error: unknown, key: string, op: Operation): Promise<unknown> {
+    if (!(error instanceof StateFsError) || error.code !== 'ENOENT' || error.status !== 404) return error;
+    const found = await this.head(key, op).catch(() => undefined);
+    return found?.kind === 'directory' ? new StateFsError('EISDIR', op.syscall, op.path) : error;
+  }
+
   async remove(key: string, op: Operation): Promise<void> {
     const response = await this.#send(op, { method: 'DELETE', path: keyPath(key) });
     if (response.statusCode !== 204 && response.statusCode !== 200) throw await this.#failure(response, op);

@@ -351,13 +351,13 @@ export class StateClient {
   }
 
   /** The key of a file: the mount root is a directory. */
+  /** The key of a file path; the mount root or a path ending in "/" names a directory (EISDIR), as on Linux. */
   #fileKey(path: PathLike, op: Operation): string {
     const key = this.keyOf(path);
-    if (key === '') throw new StateFsError('EISDIR', op.syscall, op.path);
+    if (key === '' || pathText(path).endsWith('/')) throw new StateFsError('EISDIR', op.syscall, op.path, 'the path names a directory');
     return key;
   }
 
-  /** Turns ENOENT into EISDIR when the path names a directory (one extra HEAD, on the error path only). */
   /** A query prefix as a key prefix: an absolute path becomes its key, keeping a trailing "/". */
   #keyPrefix(prefix: string): string {
     if (!prefix.startsWith('/')) return prefix;
@@ -365,10 +365,8 @@ export class StateClient {
     return key !== '' && prefix.endsWith('/') ? `${key}/` : key;
   }
 
-  async #directoryInstead(error: unknown, key: string, op: Operation): Promise<unknown> {
-    if (!(error instanceof StateFsError) || error.code !== 'ENOENT' || error.status !== 404) return error;
-    const found = await this.#protocol.head(key, op).catch(() => undefined);
-    return found?.kind === 'directory' ? new StateFsError('EISDIR', op.syscall, op.path) : error;
+  #directoryInstead(error: unknown, key: string, op: Operation): Promise<unknown> {
+    return this.#protocol.directoryInstead(error, key, op);
   }
 }
 

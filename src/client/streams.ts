@@ -50,7 +50,8 @@ export class StateReadStream extends Readable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    this.#protocol.download(this.#key, { syscall: 'open', path: this.path }).then(({ response }) => {
+    const op = { syscall: 'open', path: this.path };
+    this.#protocol.download(this.#key, op).then(({ response }) => {
       this.#response = response;
       this.pending = false;
       const length = Number(response.headers['content-length']);
@@ -67,7 +68,7 @@ export class StateReadStream extends Readable {
       this.emit('open', -1);
       this.emit('ready');
       callback();
-    }, (error: unknown) => { callback(error as Error); });
+    }, async (error: unknown) => { callback(await this.#protocol.directoryInstead(error, this.#key, op) as Error); });
   }
 
   override _read(): void {
@@ -106,6 +107,8 @@ export interface WriteStreamOptions {
   readonly signal?: AbortSignal;
   /** Send as written (chunked) instead of buffering; ignored for append. */
   readonly passthrough?: boolean;
+  /** Store only if the object is still at this generation (`If-Match`), else EEXIST; overrides what the client remembers. */
+  readonly ifMatch?: string;
 }
 
 export class StateWriteStream extends Writable {
@@ -135,7 +138,11 @@ export class StateWriteStream extends Writable {
 
   override _construct(callback: (error?: Error | null) => void): void {
     const op = { syscall: 'open', path: this.path };
-    const upload = { exclusive: this.#mode.exclusive, ...(this.#options.contentType === undefined ? {} : { contentType: this.#options.contentType }) };
+    const upload = {
+      exclusive: this.#mode.exclusive,
+      ...(this.#options.contentType === undefined ? {} : { contentType: this.#options.contentType }),
+      ...(this.#options.ifMatch === undefined ? {} : { expect: { generation: this.#options.ifMatch } }),
+    };
     const ready = (): void => {
       this.pending = false;
       this.emit('open', -1);
@@ -183,6 +190,7 @@ export class StateWriteStream extends Writable {
       if (content === undefined) throw new Error('write stream finished before it was constructed');
       stored = this.#protocol.upload(this.#key, op, content, {
         exclusive: this.#mode.exclusive,
+        ...(this.#options.ifMatch === undefined ? {} : { expect: { generation: this.#options.ifMatch } }),
         ...(this.#expect === undefined ? {} : { expect: this.#expect }),
         ...(this.#options.contentType === undefined ? {} : { contentType: this.#options.contentType }),
       });

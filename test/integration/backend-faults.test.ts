@@ -3,6 +3,8 @@
  * (GCS refusing credentials, rate limits, 5xx, stalls, 412) and with the emulator killed.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { getDirect, putDirect, type Emulator } from '../helpers/emulator.ts';
@@ -96,6 +98,21 @@ describe('failures the caller did not cause reach the log, one line each', () =>
       await request(sock, '/keys/logged/k', { method: 'PUT', body: 'x', headers: { 'if-none-match': '*' } });
     });
     assert.deepEqual(lines, []);
+  });
+});
+
+describe('the CLI during an outage', () => {
+  it('stat says why (a HEAD answer has no body): the connector\'s message, exit 7', async () => {
+    proxy.inject(isGet, { kind: 'status', status: 503 }, 6);
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), '--socket', sock, 'stat', 'outage/never-read'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      child.once('exit', (code) => { resolve({ code, stderr }); });
+    });
+    proxy.clear();
+    assert.equal(result.code, 7, result.stderr);
+    assert.match(result.stderr, /GCS answered HTTP 503 for gs:\/\/backend-faults\/outage\/never-read/);
   });
 });
 

@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { connectorSuite } from '../helpers/connector.ts';
 import { getDirect } from '../helpers/emulator.ts';
@@ -168,6 +168,84 @@ describe('asya-state CLI', () => {
     assert.equal(listed.stdout.toString(), 'opts.txt\n', listed.stderr);
     const read = await run(['cat', '--timeout', '5000', `--socket=${suite.socketPath}`, 'late/opts.txt']);
     assert.equal(read.stdout.toString(), 'late', read.stderr);
+  });
+
+  it('--version prints the version', async () => {
+    const run = await cli(['--version']);
+    assert.equal(run.code, 0);
+    assert.equal(run.stdout.toString(), `asya-state ${(JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version}\n`);
+  });
+
+  it('ls of a directory with nothing under it is "not found" (3); ls --json gives names, types and, with -l, sizes', async () => {
+    const none = await cli(['ls', 'no-such-dir']);
+    assert.equal(none.code, 3, none.stderr);
+    assert.match(none.stderr, /ENOENT/);
+    await cli(['put', 'jsonls/a.txt'], { stdin: Buffer.from('12345') });
+    await cli(['put', 'jsonls/sub/b.txt'], { stdin: Buffer.from('b') });
+    assert.deepEqual(JSON.parse((await cli(['ls', '--json', 'jsonls'])).stdout.toString()), [{ name: 'a.txt', type: 'file' }, { name: 'sub/', type: 'directory' }]);
+    const [first] = JSON.parse((await cli(['ls', '-l', '--json', 'jsonls'])).stdout.toString()) as Array<{ name: string; size?: number; modified?: string }>;
+    assert.ok(first !== undefined);
+    assert.equal(first.size, 5);
+    assert.match(first.modified ?? '', /^\d{4}-\d\d-\d\dT/);
+  });
+
+  it('ls -l shows sizes as ls -lh does', async () => {
+    await cli(['put', 'sized/big.bin'], { stdin: Buffer.alloc(1536 * 1024, 1) });
+    assert.match((await cli(['ls', '-l', 'sized'])).stdout.toString(), /^file\s+1\.5M\s+\S+\s+big\.bin$/m);
+  });
+
+  it('put of a KEY ending in "/" is refused (6) and stores nothing', async () => {
+    const run = await cli(['put', 'notes/', '-'], { stdin: Buffer.from('x') });
+    assert.equal(run.code, 6, run.stderr);
+    assert.match(run.stderr, /EISDIR/);
+    assert.equal(await getDirect(suite.emulator, bucket, 'notes'), undefined);
+  });
+
+  it('cat of a directory is EISDIR, as the library says; rm of one suggests -r', async () => {
+    await cli(['put', 'adir/f.txt'], { stdin: Buffer.from('f') });
+    const cat = await cli(['cat', 'adir']);
+    assert.equal(cat.code, 6);
+    assert.match(cat.stderr, /EISDIR/);
+    const rm = await cli(['rm', 'adir']);
+    assert.equal(rm.code, 6);
+    assert.match(rm.stderr, /use rm -r/);
+  });
+
+  it('put --if-match GEN stores only at that generation (4 otherwise); --if-none-match only when absent', async () => {
+    await cli(['put', 'cond/k'], { stdin: Buffer.from('v1') });
+    const generation = (JSON.parse((await cli(['stat', '--json', 'cond/k'])).stdout.toString()) as { generation: string }).generation;
+    assert.equal((await cli(['put', '--if-match', generation, 'cond/k'], { stdin: Buffer.from('v2') })).code, 0);
+    const stale = await cli(['put', '--if-match', `"${generation}"`, 'cond/k'], { stdin: Buffer.from('v3') });
+    assert.equal(stale.code, 4, stale.stderr);
+    assert.equal((await cli(['put', '--if-none-match', 'cond/k'], { stdin: Buffer.from('v4') })).code, 4);
+    assert.equal((await cli(['put', '--if-match', 'abc', 'cond/k'], { stdin: Buffer.from('v5') })).code, 2);
+    assert.equal((await getDirect(suite.emulator, bucket, 'cond/k'))?.toString(), 'v2');
+  });
+
+  it('the socket comes from CONNECTOR_SOCKET when neither --socket nor ASYA_STATE_SOCKET is given; a relative --socket is taken from the working directory', async () => {
+    await cli(['put', 'env/k'], { stdin: Buffer.from('from env') });
+    const run = (args: readonly string[], env: Record<string, string>, cwd?: string): Promise<Run> => new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', ...env }, ...(cwd === undefined ? {} : { cwd }) });
+      const stdout: Buffer[] = [];
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      child.once('exit', (code) => { resolve({ code, stdout: Buffer.concat(stdout), stderr }); });
+    });
+    assert.equal((await run(['cat', 'env/k'], { CONNECTOR_SOCKET: suite.socketPath })).stdout.toString(), 'from env');
+    const relative = await run(['--socket', basename(suite.socketPath), 'cat', 'env/k'], {}, dirname(suite.socketPath));
+    assert.equal(relative.stdout.toString(), 'from env', relative.stderr);
+  });
+
+  it('scripts/asya-state prints only the CLI\'s own output', async () => {
+    await cli(['put', 'wrapped/k'], { stdin: Buffer.from('exactly this') });
+    const output = await new Promise<Buffer>((resolve) => {
+      const child = spawn('sh', [join(import.meta.dirname, '..', '..', 'scripts', 'asya-state'), '--socket', suite.socketPath, 'cat', 'wrapped/k'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+      child.once('exit', () => { resolve(Buffer.concat(chunks)); });
+    });
+    assert.equal(output.toString(), 'exactly this');
   });
 
   it('--help works for the tool and every command', async () => {

@@ -48,11 +48,16 @@ describe('docker/Dockerfile', () => {
     assert.equal(lint.status, 0, `hadolint findings:\n${lint.stdout}${lint.stderr}`);
   });
 
-  it('has one target per variant, each fixing CONNECTOR_VARIANT, non-root, on Node 24', () => {
+  it('has one target per variant, each fixing CONNECTOR_VARIANT, with OCI labels naming it and the package version, non-root, on Node 24', () => {
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     for (const [target, variant] of [['gcs-buffered-lww', 'lww'], ['gcs-buffered-cas', 'cas']] as const) {
       const s = stage(target);
       assert.equal(s.from, 'runtime');
-      assert.deepEqual(s.lines, [`ENV CONNECTOR_VARIANT=${variant}`]);
+      assert.equal(s.lines[0], `ENV CONNECTOR_VARIANT=${variant}`);
+      const labels = s.lines.slice(1).join(' ');
+      assert.match(labels, new RegExp(`org\\.opencontainers\\.image\\.title="${target}"`));
+      assert.match(labels, new RegExp(`org\\.opencontainers\\.image\\.version="${version.replace(/\./g, '\\.')}"`));
+      assert.match(labels, /org\.opencontainers\.image\.licenses="Apache-2\.0"/);
     }
     const runtime = stage('runtime');
     assert.match(runtime.from, /nodejs24/);
