@@ -63,6 +63,8 @@ const connector = await startConnector({
   socketPath: sock,
   env: { STATE_PREFIX: 'demo' },
   onLine: (line) => { console.log(`  connector | ${line}`); },
+  // Ctrl-C reaches this script only; it stops the connector with one SIGTERM, which drains.
+  ownProcessGroup: true,
 }).catch(async (error: unknown) => {
   await emulator.stop();
   throw error;
@@ -71,6 +73,8 @@ const stopAll = async (): Promise<void> => {
   await connector.stop();
   await emulator.stop();
 };
+// Outside the terminal's process group the connector would outlive an abrupt exit of this script.
+process.on('exit', () => { if (connector.process.exitCode === null) connector.process.kill('SIGKILL'); });
 process.on('SIGINT', () => { void stopAll().then(() => process.exit(0)); });
 process.on('SIGTERM', () => { void stopAll().then(() => process.exit(0)); });
 

@@ -46,6 +46,11 @@ export interface ConnectorOptions {
   readonly onLine?: (line: string) => void;
   /** Node arguments instead of `npm start`'s (the benchmarks run the compiled dist/main.js). */
   readonly args?: readonly string[];
+  /**
+   * Run in a process group of its own, so that a terminal's Ctrl-C (SIGINT to the whole
+   * foreground group) reaches only the parent, which then stops it with one SIGTERM.
+   */
+  readonly ownProcessGroup?: boolean;
 }
 
 /** Environment for a connector; tests of config errors start from this and remove parts. */
@@ -82,6 +87,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
   const child = spawn(process.execPath, options.args ?? START_ARGS, {
     env: connectorEnv(options, socketPath),
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownProcessGroup === true,
   });
   const output: string[] = [];
   let pending = '';

@@ -1,6 +1,6 @@
 /** The README's run command: `npm run dev -- --once` starts everything, demos, and stops cleanly. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -16,4 +16,25 @@ describe('the local demo', () => {
       assert.match(run.stdout, /socket removed: true/);
     });
   }
+
+  it('Ctrl-C (SIGINT to the whole terminal process group) drains the connector once and exits 0', async () => {
+    // Detached: the demo leads a process group of its own, as a shell's foreground job does.
+    const child = spawn(process.execPath, [DEV, '--variant', 'cas', '--bucket', 'demo-test-ctrl-c'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes('Ctrl-C stops the connector')) resolve();
+      });
+      child.once('exit', () => { reject(new Error(`the demo exited before serving:\n${stdout}\n${stderr}`)); });
+    });
+    process.kill(-(child.pid ?? 0), 'SIGINT');
+    assert.equal(await exited, 0, stderr);
+    assert.match(stdout, /"message":"stopping: finishing requests in flight"/);
+    assert.match(stdout, /"message":"stopped"/);
+    assert.doesNotMatch(stdout, /second signal/);
+  });
 });
