@@ -49,3 +49,22 @@ function describeError(error: Error): Record<string, unknown> {
   if (error.cause instanceof Error) described.cause = describeError(error.cause);
   return described;
 }
+
+/**
+ * Process warnings (Node's, and libraries' such as gcp-metadata's MetadataLookupWarning)
+ * go to the log as WARNING lines instead of Node's plain text on stderr, which Cloud
+ * Logging would show as errors without structure. Answers a function that puts Node's
+ * own printing back.
+ */
+export function logProcessWarnings(logger: Logger): () => void {
+  const previous = process.listeners('warning');
+  process.removeAllListeners('warning');
+  const onWarning = (warning: Error & { code?: string }): void => {
+    logger.warn(warning.message, { warning: warning.name, ...(warning.code === undefined ? {} : { code: warning.code }) });
+  };
+  process.on('warning', onWarning);
+  return () => {
+    process.off('warning', onWarning);
+    for (const listener of previous) process.on('warning', listener);
+  };
+}

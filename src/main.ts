@@ -9,7 +9,7 @@ import { enableBufferReclaim } from './buffer-reclaim.ts';
 import { loadConfig, ConfigError, obsoleteSettings, type Config } from './config.ts';
 import { ConnectorError } from './errors.ts';
 import { KeySpace } from './keys.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, logProcessWarnings, type Logger } from './log.ts';
 import { containerMemoryLimit, defaultBudgetBytes, MemoryBudget } from './memory-budget.ts';
 import { createConnectorMetrics, type ConnectorMetrics } from './metrics/connector-metrics.ts';
 import { createProtocolServer, OPS_TIMEOUTS, SOCKET_TIMEOUTS } from './server/protocol-server.ts';
@@ -32,6 +32,7 @@ const OPS_MAX_CONNECTIONS = 32;
 async function main(): Promise<void> {
   const config = configOrExit();
   const logger = createLogger(config.logLevel);
+  logProcessWarnings(logger);
   enableBufferReclaim();
   const memoryLimit = containerMemoryLimit();
   const budget = new MemoryBudget(config.memoryBudgetBytes ?? defaultBudgetBytes(memoryLimit, process.memoryUsage.rss()));
