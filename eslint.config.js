@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', 'run/**', 'dist/**', 'bench/node_modules/**', 'bench/results/**'] },
+  { ignores: ['node_modules/**', '.tools/**', 'run/**', 'dist/**', 'packages/*/dist/**', 'bench/node_modules/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

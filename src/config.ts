@@ -28,6 +28,12 @@ export interface Config {
   readonly credentialsFile: string | undefined;
   /** Emulator origin (`http://host:port`); when set no credentials are used for requests. */
   readonly emulatorOrigin: string | undefined;
+  /**
+   * The GCS JSON API origin requests go to with real credentials (`GCS_ENDPOINT`: Private
+   * Service Connect, a restricted VIP); undefined means storage.googleapis.com, or the
+   * emulator's when there is one.
+   */
+  readonly endpoint: string | undefined;
   /** Lifetime of `signed_url` attributes, in seconds (GCS allows at most 7 days). */
   readonly presignTtlSeconds: number;
   /** Longest wait for GCS to answer one operation, retries included; for transfers, the longest stall. */
@@ -103,6 +109,7 @@ export function loadConfig(env: Env): Config {
     project: nonEmpty(env, 'GCS_PROJECT'),
     credentialsFile: optionalAbsolutePath(env, 'GOOGLE_APPLICATION_CREDENTIALS'),
     emulatorOrigin,
+    endpoint: optionalOrigin(env, 'GCS_ENDPOINT', 'https://storage-example.p.googleapis.com'),
     presignTtlSeconds: integer(env, 'STATE_PRESIGN_TTL', 3600, 1, MAX_PRESIGN_TTL_SECONDS, 'seconds'),
     gcsTimeoutMs: integer(env, 'GCS_TIMEOUT_MS', 30_000, 100, 3_600_000, 'milliseconds'),
     gcsMaxAttempts: integer(env, 'GCS_MAX_ATTEMPTS', 5, 1, 20, 'attempts'),
@@ -128,6 +135,9 @@ export function loadConfig(env: Env): Config {
     bodyMinBytesPerSecond: size(env, 'CONNECTOR_BODY_MIN_RATE', 16 * KIB, 0),
     bodyWindowMs: integer(env, 'CONNECTOR_BODY_WINDOW_MS', 30_000, 100, 3_600_000, 'milliseconds'),
   };
+  if (config.endpoint !== undefined && config.emulatorOrigin !== undefined) {
+    throw new ConfigError('GCS_ENDPOINT', 'and STORAGE_EMULATOR_HOST are both set: the emulator takes no credentials, GCS_ENDPOINT is GCS with them; set one');
+  }
   if (config.queryDocumentMaxBytes > config.queryMemoryBytes) {
     throw new ConfigError('CONNECTOR_QUERY_DOCUMENT_MAX', `(${sizeLabel(config.queryDocumentMaxBytes)}) must not be larger than CONNECTOR_QUERY_MEMORY (${sizeLabel(config.queryMemoryBytes)}), which holds the documents a query reads`);
   }
@@ -219,18 +229,22 @@ function statePrefix(env: Env, name: string): string {
 }
 
 function optionalEmulatorOrigin(env: Env, name: string): string | undefined {
+  return optionalOrigin(env, name, 'http://127.0.0.1:4443');
+}
+
+/** An http(s) origin without a path; "host:port" without a scheme is plain HTTP, as Google's SDKs take it. */
+function optionalOrigin(env: Env, name: string, example: string): string | undefined {
   const value = nonEmpty(env, name);
   if (value === undefined) return undefined;
-  // Like Google's SDKs, accept "host:port" without a scheme and assume plain HTTP.
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`;
   let url: URL;
   try {
     url = new URL(withScheme);
   } catch {
-    throw new ConfigError(name, `must be an emulator URL such as http://127.0.0.1:4443, got ${JSON.stringify(value)}`);
+    throw new ConfigError(name, `must be a URL such as ${example}, got ${JSON.stringify(value)}`);
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || (url.pathname !== '/' && url.pathname !== '')) {
-    throw new ConfigError(name, `must be an http(s) origin without a path, such as http://127.0.0.1:4443, got ${JSON.stringify(value)}`);
+    throw new ConfigError(name, `must be an http(s) origin without a path, such as ${example}, got ${JSON.stringify(value)}`);
   }
   return url.origin;
 }

@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     socket: config.socketPath,
     bucket: config.bucket,
     prefix: config.prefix,
-    endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com',
+    endpoint: config.emulatorOrigin ?? config.endpoint ?? 'https://storage.googleapis.com',
     ...(config.opsPort === undefined ? {} : { ops_port: config.opsPort, ops_host: config.opsHost ?? 'all interfaces' }),
     memory_budget_bytes: budget.limitBytes,
     upload_chunk_bytes: context.uploadChunkBytes,
@@ -126,7 +126,7 @@ async function checkBucket(config: Config, keys: KeySpace, store: GcsObjectStore
     await store.probe(keys.objectName(''), config.gcsTimeoutMs);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    logger.error(`cannot use bucket gs://${config.bucket}: ${message}`, { bucket: config.bucket, endpoint: config.emulatorOrigin ?? 'https://storage.googleapis.com' });
+    logger.error(`cannot use bucket gs://${config.bucket}: ${message}`, { bucket: config.bucket, endpoint: config.emulatorOrigin ?? config.endpoint ?? 'https://storage.googleapis.com' });
     await store.close();
     process.exit(EXIT_STARTUP_FAILED);
   }

@@ -16,7 +16,7 @@ export interface GcsStoreHooks {
 
 /** Builds the store; with `rangeMemory`, large downloads are read in parallel ranges held there. */
 export function createGcsStore(config: Config, hooks: GcsStoreHooks, rangeMemory?: RangeMemory): GcsObjectStore {
-  const origin = config.emulatorOrigin ?? GCS_ORIGIN;
+  const origin = config.emulatorOrigin ?? config.endpoint ?? GCS_ORIGIN;
   const credentials = createCredentials({
     anonymous: config.emulatorOrigin !== undefined,
     project: config.project,
