@@ -34,6 +34,8 @@ export interface Config {
    * emulator's when there is one.
    */
   readonly endpoint: string | undefined;
+  /** `host[:port]` of the metadata server credentials come from (GCE_METADATA_HOST, as google-auth-library reads it). */
+  readonly metadataHost: string;
   /** Lifetime of `signed_url` attributes, in seconds (GCS allows at most 7 days). */
   readonly presignTtlSeconds: number;
   /** Longest wait for GCS to answer one operation, retries included; for transfers, the longest stall. */
@@ -96,6 +98,8 @@ const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
 const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, Ki: KIB, Mi: MIB, Gi: GIB, Ti: 1024 * GIB };
 const MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600;
+/** Where the metadata server answers on GCE and GKE. */
+const DEFAULT_METADATA_HOST = '169.254.169.254';
 
 /** Reads and checks the configuration; throws {@link ConfigError} on the first bad value. */
 export function loadConfig(env: Env): Config {
@@ -110,6 +114,7 @@ export function loadConfig(env: Env): Config {
     credentialsFile: optionalAbsolutePath(env, 'GOOGLE_APPLICATION_CREDENTIALS'),
     emulatorOrigin,
     endpoint: optionalOrigin(env, 'GCS_ENDPOINT', 'https://storage-example.p.googleapis.com'),
+    metadataHost: nonEmpty(env, 'GCE_METADATA_HOST') ?? nonEmpty(env, 'GCE_METADATA_IP') ?? DEFAULT_METADATA_HOST,
     presignTtlSeconds: integer(env, 'STATE_PRESIGN_TTL', 3600, 1, MAX_PRESIGN_TTL_SECONDS, 'seconds'),
     gcsTimeoutMs: integer(env, 'GCS_TIMEOUT_MS', 30_000, 100, 3_600_000, 'milliseconds'),
     gcsMaxAttempts: integer(env, 'GCS_MAX_ATTEMPTS', 5, 1, 20, 'attempts'),

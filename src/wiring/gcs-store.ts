@@ -21,6 +21,7 @@ export function createGcsStore(config: Config, hooks: GcsStoreHooks, rangeMemory
     anonymous: config.emulatorOrigin !== undefined,
     project: config.project,
     keyFile: config.credentialsFile,
+    metadataHost: config.metadataHost,
   });
   const http = new GcsHttp({
     origin,

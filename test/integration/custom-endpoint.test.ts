@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runToExit, connectorEnv, startConnector, type Connector } from '../helpers/connector.ts';
+import { runToExit, connectorEnv, START_ARGS, startConnector, type Connector } from '../helpers/connector.ts';
 import { startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { request } from '../helpers/socket-http.ts';
@@ -62,7 +62,7 @@ describe('GCS_ENDPOINT with credentials from the metadata server', () => {
       // No gcloud credentials file to find before the metadata server.
       HOME: mkdtempSync(join(tmpdir(), 'asya-no-gcloud-')),
     };
-    connector = await startConnector({ emulatorOrigin: '', bucket, variant: 'cas', env });
+    connector = await startConnector({ emulatorOrigin: '', bucket, variant: 'cas', env, args: ['--import', join(import.meta.dirname, '..', 'helpers', 'report-module-loads.ts'), ...START_ARGS] });
   });
   after(async () => {
     await connector.stop();
@@ -77,6 +77,15 @@ describe('GCS_ENDPOINT with credentials from the metadata server', () => {
     assert.ok(proxy.seenRequests.length >= 3, 'the bucket check, the write and the read reached the endpoint');
     for (const seen of proxy.seenRequests) assert.equal(seen.headers.authorization, `Bearer ${TOKEN}`, `${seen.method} ${seen.url}`);
     assert.ok(metadata.tokenRequests() >= 1);
+  });
+
+  it('the token comes from the metadata server without loading google-auth-library; signing a URL is what loads it', async () => {
+    const loads = (): string[] => connector.output.filter((line) => line.startsWith('module-load: google-auth-library'));
+    assert.equal((await request(connector.socketPath, '/keys/k')).status, 200);
+    assert.deepEqual(loads(), [], 'serving reads and writes never loaded google-auth-library');
+    // The stand-in has no IAM signBlob, so the signature fails; what matters is what got loaded.
+    await request(connector.socketPath, '/meta/k?attr=signed_url');
+    assert.notDeepEqual(loads(), [], 'the hook does see google-auth-library when it loads');
   });
 
   it('the start-up line names the endpoint', () => {

@@ -1,14 +1,20 @@
 /**
  * Credentials for GCS: the `Authorization` header for requests and a signer for V4
- * signed URLs, both from Application Default Credentials (Workload Identity, a key file
- * named by GOOGLE_APPLICATION_CREDENTIALS, or the metadata server) via google-auth-library.
+ * signed URLs, from Application Default Credentials, in ADC's order: a key file or
+ * external account named by GOOGLE_APPLICATION_CREDENTIALS, then gcloud's
+ * application-default file, then the metadata server (Workload Identity on GKE, GCE).
  *
- * Against an emulator requests carry no credentials. Signing still uses ADC when any are
- * found (a key file is the usual case in tests), so signed URLs can be checked locally.
- * google-auth-library is loaded only when first needed: an emulator run never pays for it.
+ * The metadata server, what production pods use, is asked directly (metadata-token.ts);
+ * google-auth-library is loaded only for the sources that need it (the two files) and to
+ * sign a URL (a key file signs locally; otherwise it calls IAM signBlob). Against an
+ * emulator requests carry no credentials, and signing needs a key file.
  */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { GoogleAuth } from 'google-auth-library';
 import { PermissionDeniedError, UnavailableError } from '../../errors.ts';
+import { MetadataTokenSource } from './metadata-token.ts';
 
 const SCOPE = 'https://www.googleapis.com/auth/devstorage.read_write';
 
@@ -31,6 +37,19 @@ export interface CredentialsOptions {
   readonly project: string | undefined;
   /** A service-account key file; without one, ADC looks further (Workload Identity, metadata server). */
   readonly keyFile: string | undefined;
+  /** `host[:port]` of the metadata server (GCE_METADATA_HOST). */
+  readonly metadataHost: string;
+}
+
+/** Where the credentials come from: which one decides whether google-auth-library loads. */
+export type CredentialSource = 'none' | 'google-auth-library' | 'metadata-server';
+
+/** ADC's order: a key file, gcloud's application-default file, else the metadata server. */
+export function credentialSource(options: CredentialsOptions, env: NodeJS.ProcessEnv = process.env): CredentialSource {
+  if (options.anonymous) return 'none';
+  if (options.keyFile !== undefined) return 'google-auth-library';
+  const gcloudConfig = env.CLOUDSDK_CONFIG ?? join(env.HOME ?? homedir(), '.config', 'gcloud');
+  return existsSync(join(gcloudConfig, 'application_default_credentials.json')) ? 'google-auth-library' : 'metadata-server';
 }
 
 /** Application Default Credentials, resolved lazily on first use. */
@@ -53,10 +72,14 @@ export function createCredentials(options: CredentialsOptions): Credentials {
     return googleAuth();
   };
 
+  const source = credentialSource(options);
+  const metadata = source === 'metadata-server' ? new MetadataTokenSource({ host: options.metadataHost }) : undefined;
+
   return {
     async authorization() {
-      if (options.anonymous) return undefined;
+      if (source === 'none') return undefined;
       try {
+        if (metadata !== undefined) return await metadata.authorization();
         const headers = await (await googleAuth()).getRequestHeaders();
         return headers.get('authorization') ?? undefined;
       } catch (error) {
