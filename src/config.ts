@@ -103,7 +103,7 @@ const DEFAULT_METADATA_HOST = '169.254.169.254';
 
 /** Reads and checks the configuration; throws {@link ConfigError} on the first bad value. */
 export function loadConfig(env: Env): Config {
-  const emulatorOrigin = optionalEmulatorOrigin(env, 'STORAGE_EMULATOR_HOST');
+  const emulatorOrigin = optionalOrigin(env, 'STORAGE_EMULATOR_HOST', 'http://127.0.0.1:4443');
   const config: Config = {
     variant: requiredVariant(env, 'CONNECTOR_VARIANT'),
     socketPath: requiredSocketPath(env, 'CONNECTOR_SOCKET'),
@@ -231,10 +231,6 @@ function statePrefix(env: Env, name: string): string {
   }
   if (Buffer.byteLength(trimmed) > 512) throw new ConfigError(name, 'must be at most 512 bytes long (GCS object names are at most 1024)');
   return trimmed;
-}
-
-function optionalEmulatorOrigin(env: Env, name: string): string | undefined {
-  return optionalOrigin(env, name, 'http://127.0.0.1:4443');
 }
 
 /** An http(s) origin without a path; "host:port" without a scheme is plain HTTP, as Google's SDKs take it. */

@@ -104,7 +104,7 @@ export class StateClient {
     try {
       download = await this.#protocol.download(key, op);
     } catch (error) {
-      throw await this.#directoryInstead(error, key, op);
+      throw await this.#protocol.directoryInstead(error, key, op);
     }
     let bytes: Buffer;
     try {
@@ -160,7 +160,7 @@ export class StateClient {
     try {
       return await StateFileHandle.open(this.#protocol, key, op.path, parseFlagsOrThrow(flags, op));
     } catch (error) {
-      throw await this.#directoryInstead(error, key, op);
+      throw await this.#protocol.directoryInstead(error, key, op);
     }
   }
 
@@ -252,7 +252,7 @@ export class StateClient {
     try {
       await this.#protocol.remove(key, op);
     } catch (error) {
-      throw await this.#directoryInstead(error, key, op);
+      throw await this.#protocol.directoryInstead(error, key, op);
     }
   }
 
@@ -365,9 +365,6 @@ export class StateClient {
     return key !== '' && prefix.endsWith('/') ? `${key}/` : key;
   }
 
-  #directoryInstead(error: unknown, key: string, op: Operation): Promise<unknown> {
-    return this.#protocol.directoryInstead(error, key, op);
-  }
 }
 
 /** `user.asya.url` and `url` both name the `url` attribute. */
