@@ -1,14 +1,15 @@
 /**
- * The three ways to reach the backend that the benchmarks compare: our GCS client called
- * directly, and the connector over its Unix socket with kept-alive connections or with a
- * new connection per request (as the Python runtime does).
+ * The ways to reach the backend that the benchmarks compare: our GCS client called
+ * directly; the floor (bench/floor-proxy.ts, a bare pass-through); and the connector over
+ * its Unix socket with kept-alive connections or with a new connection per request (as
+ * the Python runtime does).
  */
 import { createHash } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ObjectStore } from '../src/store/object-store.ts';
 
-export type PathName = 'direct' | 'connector-keepalive' | 'connector-per-request';
+export type PathName = 'direct' | 'floor' | 'connector-keepalive' | 'connector-per-request';
 export type OpName = 'GET' | 'PUT' | 'HEAD' | 'DELETE' | 'LIST';
 
 /** One way to run each benchmark operation. */
@@ -68,11 +69,35 @@ export function connectorPath(socketPath: string, keepAlive: boolean, concurrenc
   };
 }
 
+/** The floor proxy, reached as the connector is on kept-alive connections. */
+export function floorPath(socketPath: string, concurrency: number): BenchPath {
+  return { ...connectorPath(socketPath, true, concurrency), name: 'floor' };
+}
+
 /** Deterministic bytes, `total` of them, a chunk at a time (for the 1 GiB transfers). */
 export function patternStream(total: number, chunkSize = 1024 * 1024): Readable {
-  const chunk = Buffer.alloc(chunkSize);
-  for (let i = 0; i < chunkSize; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const chunk = patternChunk(chunkSize);
   return Readable.from((function* () {
     for (let sent = 0; sent < total; sent += chunkSize) yield sent + chunkSize <= total ? chunk : chunk.subarray(0, total - sent);
   })());
+}
+
+/** The same bytes as patternStream, sent no faster than `mibps` MiB/s (a client behind a network link). */
+export function pacedPatternStream(total: number, mibps: number, chunkSize = 1024 * 1024): Readable {
+  const chunk = patternChunk(chunkSize);
+  const bytesPerMs = (mibps * 1024 * 1024) / 1000;
+  return Readable.from((async function* () {
+    const startedAt = performance.now();
+    for (let sent = 0; sent < total; sent += chunkSize) {
+      const wait = startedAt + sent / bytesPerMs - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      yield sent + chunkSize <= total ? chunk : chunk.subarray(0, total - sent);
+    }
+  })());
+}
+
+function patternChunk(chunkSize: number): Buffer {
+  const chunk = Buffer.alloc(chunkSize);
+  for (let i = 0; i < chunkSize; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  return chunk;
 }

@@ -20,11 +20,13 @@ import { createGcsStore } from '../src/wiring/gcs-store.ts';
 import type { GcsObjectStore } from '../src/store/gcs/gcs-store.ts';
 import { startConnector, type Connector } from '../test/helpers/connector.ts';
 import { startEmulator } from '../test/helpers/emulator.ts';
+import { productionEnv, startMetadataServer } from '../test/helpers/metadata-server.ts';
 import { cpuMs, memoryMiB } from '../test/helpers/proc.ts';
 import { buildDist, DIST_ARGS, SRC_ARGS } from './dist.ts';
 import { median, runLoad } from './load.ts';
-import { connectorPath, directPath, patternStream, type BenchPath, type OpName, type PathName } from './paths.ts';
+import { connectorPath, directPath, floorPath, patternStream, type BenchPath, type OpName, type PathName } from './paths.ts';
 import { renderBenchmarks, type Results } from './render.ts';
+import { startFloorProxy } from './start-floor-proxy.ts';
 import { startMemoryBackend, type MemoryBackend } from './start-memory-backend.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -50,7 +52,8 @@ export interface RunRow {
   ops_per_s: number;
   p50_ms: number;
   p99_ms: number;
-  cpu_ms_per_1k_ops: number;
+  /** CPU per operation: the connector's or the floor proxy's process (all threads), or the benchmark process's for direct. */
+  cpu_us_per_op: number;
   /** (max − min) / median of ops/s over the rounds: how noisy this cell was. */
   spread: number;
 }
@@ -103,6 +106,8 @@ async function benchmarkBackend(backend: RunRow['backend'], origin: string, buck
   const store = directStore(origin, bucket);
   const connector = await startConnector({ emulatorOrigin: origin, bucket, variant: 'lww', args: DIST_ARGS, env: { GCS_TIMEOUT_MS: '30000' } });
   const pid = connector.process.pid ?? 0;
+  const floor = await startFloorProxy(origin, bucket, join(mkdtempSync(join(tmpdir(), 'asya-bench-floor-')), 'floor.sock'));
+  const floorPid = floor.process.pid ?? 0;
   const POOL = 64;
   const sizes = [KIB, 64 * KIB, MIB];
   log(`\n[${backend}] seeding`);
@@ -119,12 +124,18 @@ async function benchmarkBackend(backend: RunRow['backend'], origin: string, buck
     { op: 'DELETE', size: 0, ops: counts.small },
     { op: 'LIST', size: 100, ops: counts.list },
   ];
-  const samples = new Map<string, Array<{ opsPerSecond: number; p50Ms: number; p99Ms: number; cpuPer1k: number }>>();
+  const samples = new Map<string, Array<{ opsPerSecond: number; p50Ms: number; p99Ms: number; cpuUsPerOp: number }>>();
   let deleteRound = 0;
   for (let round = 1; round <= ROUNDS; round++) {
     for (const concurrency of [1, 16]) {
       for (const cell of cells) {
-        const paths: BenchPath[] = [directPath(store), connectorPath(connector.socketPath, true, concurrency), connectorPath(connector.socketPath, false, concurrency)];
+        const paths: BenchPath[] = [
+          directPath(store),
+          // The floor passes GET, PUT, HEAD and DELETE through; a listing it does not parse.
+          ...(cell.op === 'LIST' ? [] : [floorPath(floor.socketPath, concurrency)]),
+          connectorPath(connector.socketPath, true, concurrency),
+          connectorPath(connector.socketPath, false, concurrency),
+        ];
         for (const path of paths) {
           const body = Buffer.alloc(cell.size, 1);
           const deletePrefix = `del/${deleteRound++}/`;
@@ -140,22 +151,24 @@ async function benchmarkBackend(backend: RunRow['backend'], origin: string, buck
           };
           if (cell.op !== 'DELETE') await runLoad(operation, Math.min(100, cell.ops), concurrency);
           const cpuBefore = path.name === 'direct' ? process.cpuUsage() : undefined;
-          const connectorBefore = cpuMs(pid);
+          const proxyPid = path.name === 'floor' ? floorPid : pid;
+          const proxyBefore = cpuMs(proxyPid);
           const result = await runLoad(operation, cell.ops, concurrency);
           const cpu = cpuBefore === undefined
-            ? cpuMs(pid) - connectorBefore
+            ? cpuMs(proxyPid) - proxyBefore
             : (() => { const used = process.cpuUsage(cpuBefore); return (used.user + used.system) / 1000; })();
           path.close();
           const key = `${path.name}|${cell.op}|${cell.size}|${concurrency}`;
           const list = samples.get(key) ?? [];
-          list.push({ opsPerSecond: result.opsPerSecond, p50Ms: result.p50Ms, p99Ms: result.p99Ms, cpuPer1k: (cpu / cell.ops) * 1000 });
+          list.push({ opsPerSecond: result.opsPerSecond, p50Ms: result.p50Ms, p99Ms: result.p99Ms, cpuUsPerOp: (cpu / cell.ops) * 1000 });
           samples.set(key, list);
-          log(`[${backend}] round ${round} c${concurrency} ${cell.op} ${cell.size} ${path.name}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms, cpu ${((cpu / cell.ops) * 1000).toFixed(0)} ms/1k`);
+          log(`[${backend}] round ${round} c${concurrency} ${cell.op} ${cell.size} ${path.name}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms, cpu ${((cpu / cell.ops) * 1000).toFixed(0)} µs/op`);
         }
       }
     }
   }
   await connector.stop();
+  floor.stop();
   await store.close();
   return [...samples.entries()].map(([key, list]) => {
     const [path, op, size, concurrency] = key.split('|') as [PathName, OpName, string, string];
@@ -166,7 +179,7 @@ async function benchmarkBackend(backend: RunRow['backend'], origin: string, buck
       ops_per_s: round1(mid),
       p50_ms: round3(median(list.map((s) => s.p50Ms))),
       p99_ms: round3(median(list.map((s) => s.p99Ms))),
-      cpu_ms_per_1k_ops: round1(median(list.map((s) => s.cpuPer1k))),
+      cpu_us_per_op: round1(median(list.map((s) => s.cpuUsPerOp))),
       spread: round3((Math.max(...rates) - Math.min(...rates)) / mid),
     };
   });
@@ -280,6 +293,30 @@ async function startupAndIdle(origin: string, bucket: string, nodeArgs: readonly
   return { readyMs: round1(median(readies)), idleRss: idle.rss, idleAnon: idle.anon, idleFile: idle.file };
 }
 
+/**
+ * Idle memory in production mode: credentials from a metadata-server stand-in, GCS at a
+ * custom endpoint (GCS_ENDPOINT), measured after a few requests as a pod's connector is.
+ */
+async function productionIdle(origin: string, bucket: string): Promise<{ rss: number; anon: number; file: number }> {
+  const metadata = await startMetadataServer();
+  const connector = await startConnector({ emulatorOrigin: '', bucket, variant: 'cas', args: DIST_ARGS, env: productionEnv(origin, metadata) });
+  try {
+    const path = connectorPath(connector.socketPath, true, 1);
+    const body = Buffer.alloc(1024, 1);
+    for (let i = 0; i < 20; i++) {
+      await path.put(`idle/${i}`, body);
+      await path.get(`idle/${i}`);
+    }
+    path.close();
+    await sleep(2000);
+    const pid = connector.process.pid ?? 0;
+    return { rss: memoryMiB(pid, 'VmRSS'), anon: memoryMiB(pid, 'RssAnon'), file: memoryMiB(pid, 'RssFile') };
+  } finally {
+    await connector.stop();
+    metadata.close();
+  }
+}
+
 /** RSS of a CAS connector after reading `keys` distinct keys (each remembered). */
 async function casMemory(origin: string, bucket: string): Promise<{ keys: number; before: number; after: number }> {
   const keys = QUICK ? 10_000 : 100_000;
@@ -326,6 +363,8 @@ try {
   const dist = await startupAndIdle(memory.origin, 'bench', DIST_ARGS);
   const src = await startupAndIdle(memory.origin, 'bench', SRC_ARGS);
   log(`\n[start] ready ${dist.readyMs} ms, idle RSS ${dist.idleRss} MiB (anon ${dist.idleAnon}, file ${dist.idleFile}); from src/main.ts: ready ${src.readyMs} ms, idle ${src.idleRss} MiB`);
+  const production = await productionIdle(memory.origin, 'bench');
+  log(`[idle, production mode] RSS ${production.rss} MiB (anon ${production.anon}, file ${production.file})`);
   const cas = await casMemory(memory.origin, 'bench');
   const readCache = await readCacheRuns(memory, 'bench');
   const results = {
@@ -342,6 +381,9 @@ try {
     idle_rss_mib: dist.idleRss,
     idle_rss_anon_mib: dist.idleAnon,
     idle_rss_file_mib: dist.idleFile,
+    idle_rss_production_mib: production.rss,
+    idle_rss_production_anon_mib: production.anon,
+    idle_rss_production_file_mib: production.file,
     ready_ms_src: src.readyMs,
     idle_rss_mib_src: src.idleRss,
     cas_keys_read: cas.keys,

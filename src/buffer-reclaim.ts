@@ -26,6 +26,8 @@ type Collect = (options: { type: 'minor' | 'major'; execution?: 'async' }) => Pr
 let collect: Collect | undefined;
 let sinceLast = 0;
 let lastMajor = 0;
+/** Young-generation collections this module has asked for. */
+let minorCollections = 0;
 
 /** Turns pacing on for this process (the connector does at start; libraries and tests need not). */
 export function enableBufferReclaim(): void {
@@ -39,17 +41,31 @@ export function noteBufferBytes(bytes: number): void {
   sinceLast += bytes;
   if (sinceLast < PACE_BYTES) return;
   sinceLast = 0;
+  minorCollections += 1;
   void collect({ type: 'minor' });
 }
 
+/** Taken when a transfer allocates its pool buffers; given back to reclaimLargeBuffers at its end. */
+export function reclaimMark(): number {
+  return minorCollections;
+}
+
 /**
- * A large transfer ended and dropped its pool buffers (buffer-pool.ts): they lived long
- * enough to reach the old generation, which V8 would otherwise collect only after tens of
- * MiB more of buffers. Starts a full collection (incremental, at most one per 100 ms;
- * about a millisecond of work for the connector's small heap).
+ * A large transfer ended and dropped its pool buffers (buffer-pool.ts), allocated when
+ * `mark` was taken. Buffers that lived through two young-generation collections are in
+ * the old generation, which V8 would otherwise collect only after tens of MiB more of
+ * buffers: a full collection is started (incremental, at most one per 100 ms). A
+ * transfer that ended sooner (a GET dropped after its first bytes) left its buffers young,
+ * and a young-generation collection takes them: a full one there cost the next request
+ * 5 to 15 ms of pause (measured with `--trace-gc`, docs/memory.md).
  */
-export function reclaimLargeBuffers(): void {
+export function reclaimLargeBuffers(mark: number): void {
   if (collect === undefined) return;
+  if (minorCollections - mark < 2) {
+    minorCollections += 1;
+    void collect({ type: 'minor' });
+    return;
+  }
   const now = performance.now();
   if (now - lastMajor < MAJOR_INTERVAL_MS) return;
   lastMajor = now;

@@ -4,7 +4,8 @@
  * answers errors through the status table, and counts every request. Listening and
  * shutdown are in socket-listener.ts.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from '../node-http.ts';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ConflictError } from '../errors.ts';

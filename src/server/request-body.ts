@@ -13,7 +13,7 @@
  * grows past the limit throws, so the store never finalizes it.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { noteBufferBytes, reclaimLargeBuffers } from '../buffer-reclaim.ts';
+import { noteBufferBytes, reclaimLargeBuffers, reclaimMark } from '../buffer-reclaim.ts';
 import { BadRequestError, ConnectorError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 import type { BodyChunk, ChunkedBody, UploadBody } from '../state/state-service.ts';
@@ -57,10 +57,11 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
   await budget.acquire(first, 'body', 'a request body', options.admissionTimeoutMs, options.abortSignal);
   let reserved = first;
   let streamed = false;
+  const mark = reclaimMark();
   const release = (): void => {
     budget.release(reserved, 'body');
     reserved = 0;
-    if (streamed) reclaimLargeBuffers();
+    if (streamed) reclaimLargeBuffers(mark);
     streamed = false;
   };
   const reader = new BodyReader(source[Symbol.asyncIterator](), options);

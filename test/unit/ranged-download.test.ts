@@ -103,12 +103,51 @@ describe('rangedBody', () => {
     const memory = countingMemory(4 * RANGE);
     const fetches = fetchesOf(object);
     const body = rangedBody(Readable.from([object]), object.length, { rangeBytes: RANGE, streams: 4, memory, fetchRange: fetches.fetchRange });
-    for await (const _chunk of body) break;
+    let read = 0;
+    // The first range, then one piece of the second: the ranges are in flight by then.
+    for await (const _chunk of body) if (++read === 2) break;
     // The stop reaches the reader at its next step, once the range it waits for is in.
     if (!body.closed) await new Promise((resolve) => { body.once('close', resolve); });
     for (let i = 0; i < 50 && memory.used > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     assert.ok(fetches.signals.length > 0);
     assert.ok(fetches.signals.every((signal) => signal.aborted && signal.reason instanceof DownloadStoppedError));
     assert.equal(memory.used, 0);
+  });
+
+  it('a reader that stops within the first 256 KiB costs no ranged reads, and gives the memory back', async () => {
+    const range = 1024 * 1024;
+    const object = Buffer.alloc(4 * range, 7);
+    const memory = countingMemory(4 * range);
+    const fetches = fetchesOf(object);
+    const pieces = Array.from({ length: 16 }, (_, i) => object.subarray(i * 64 * 1024, (i + 1) * 64 * 1024));
+    const body = rangedBody(Readable.from(pieces), object.length, { rangeBytes: range, streams: 4, memory, fetchRange: fetches.fetchRange });
+    let read = 0;
+    for await (const _chunk of body) if (++read === 3) break;
+    if (!body.closed) await new Promise((resolve) => { body.once('close', resolve); });
+    assert.deepEqual(fetches.asked, []);
+    assert.equal(memory.used, 0);
+  });
+
+  it('starts the ranges once 256 KiB of the first range went out, before the first range ends', async () => {
+    const range = 1024 * 1024;
+    const object = objectBytes(4 * range);
+    const fetches = fetchesOf(object);
+    let pulled = 0;
+    const first = Readable.from((function* () {
+      for (let i = 0; i < 16; i++) {
+        pulled += 64 * 1024;
+        yield object.subarray(i * 64 * 1024, (i + 1) * 64 * 1024);
+      }
+    })());
+    let pulledAtFirstAsk: number | undefined;
+    const body = rangedBody(first, object.length, {
+      rangeBytes: range, streams: 4, memory: countingMemory(4 * range),
+      fetchRange: (start, end, target, signal) => {
+        pulledAtFirstAsk ??= pulled;
+        return fetches.fetchRange(start, end, target, signal);
+      },
+    });
+    assert.ok(Buffer.concat(await readAll(body)).equals(object));
+    assert.ok(pulledAtFirstAsk !== undefined && pulledAtFirstAsk >= 256 * 1024 && pulledAtFirstAsk < range, `first range asked after ${pulledAtFirstAsk} bytes of the first response`);
   });
 });

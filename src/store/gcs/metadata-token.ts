@@ -9,7 +9,7 @@
  * Every answer must carry `Metadata-Flavor: Google`, so that nothing else listening on
  * that address can hand out tokens.
  */
-import { request } from 'node:http';
+import { request } from '../../node-http.ts';
 
 const TOKEN_PATH = '/computeMetadata/v1/instance/service-accounts/default/token';
 const REFRESH_AHEAD_MS = 5 * 60 * 1000;

@@ -16,11 +16,18 @@
  */
 import { Readable } from 'node:stream';
 import { BufferPool } from '../../buffer-pool.ts';
-import { reclaimLargeBuffers } from '../../buffer-reclaim.ts';
+import { reclaimLargeBuffers, reclaimMark } from '../../buffer-reclaim.ts';
 import { UnavailableError } from '../../errors.ts';
 
 /** Size of the copies a range is written out in. */
 const PIECE_BYTES = 64 * 1024;
+/**
+ * Bytes of the first response that go out before the ranges start. The first bytes then
+ * leave as a single stream's would (ranges started with them delayed them by 20 to 30 ms,
+ * docs/benchmarks-large.md), and a reader that wanted only the head of the object, or
+ * gave up at once, costs no ranged reads.
+ */
+const RANGES_AFTER_BYTES = 256 * 1024;
 
 /** Why the ranged reads of a download stopped: its reader went away. Never retried. */
 export class DownloadStoppedError extends Error {
@@ -73,11 +80,12 @@ interface Range {
 async function* inOrder(first: Readable, size: number, slots: number, options: RangedReadOptions): AsyncGenerator<Buffer> {
   // The download's own range buffers, reused range after range and dropped with it.
   const pool = new BufferPool(options.rangeBytes);
+  const mark = reclaimMark();
   const controller = new AbortController();
   const inFlight: Range[] = [];
   let nextStart = pool.bufferBytes;
   const launch = (): void => {
-    while (inFlight.length < slots && nextStart < size) {
+    while (!controller.signal.aborted && inFlight.length < slots && nextStart < size) {
       const start = nextStart;
       const end = Math.min(start + pool.bufferBytes, size) - 1;
       const buffer = pool.take();
@@ -89,8 +97,8 @@ async function* inOrder(first: Readable, size: number, slots: number, options: R
     }
   };
   try {
-    // The ranges start once the first bytes are out, so they cannot delay them.
     yield* firstRange(first, pool.bufferBytes, launch);
+    launch();
     for (let range = inFlight[0]; range !== undefined; range = inFlight[0]) {
       await range.fetched;
       for (let at = 0; at < range.length; at += PIECE_BYTES) {
@@ -104,18 +112,22 @@ async function* inOrder(first: Readable, size: number, slots: number, options: R
     controller.abort(new DownloadStoppedError());
     first.destroy();
     options.memory.release(slots * pool.bufferBytes);
-    reclaimLargeBuffers();
+    reclaimLargeBuffers(mark);
   }
 }
 
-/** The first `limit` bytes of the plain GET's body; `afterFirstChunk` runs once the first chunk went out. */
-async function* firstRange(first: Readable, limit: number, afterFirstChunk: () => void): AsyncGenerator<Buffer> {
+/** The first `limit` bytes of the plain GET's body; `startRanges` runs once RANGES_AFTER_BYTES of them went out. */
+async function* firstRange(first: Readable, limit: number, startRanges: () => void): AsyncGenerator<Buffer> {
   let sent = 0;
+  let started = false;
   for await (const chunk of first as AsyncIterable<Buffer>) {
     const piece = chunk.length >= limit - sent ? chunk.subarray(0, limit - sent) : chunk;
     yield piece;
-    if (sent === 0) afterFirstChunk();
     sent += piece.length;
+    if (!started && sent >= RANGES_AFTER_BYTES) {
+      started = true;
+      startRanges();
+    }
     if (sent === limit) return;
   }
   throw new UnavailableError(`GCS ended the download after ${sent} bytes, before the first ${limit}`);
