@@ -17,8 +17,18 @@ export interface BodyRate {
   readonly windowMs: number;
 }
 
-/** Yields `source`'s chunks, throwing BadRequestError when a window brings too little. */
-export async function* rateGuarded(source: Readable, rate: BodyRate): AsyncGenerator<Buffer> {
+/**
+ * Yields `source`'s chunks, throwing BadRequestError when a window brings too little.
+ * `declaredLength` is the body's Content-Length, when it has one.
+ */
+export async function* rateGuarded(source: Readable, rate: BodyRate, declaredLength?: number): AsyncGenerator<Buffer> {
+  // Looked at on the first read, once the body was let in: a body whose announced bytes
+  // have all arrived by then (most small ones) has no pace to check, and is spared the
+  // timer and the listeners. (IncomingMessage.complete is not set yet at that point.)
+  if (declaredLength !== undefined && source.readableLength >= declaredLength) {
+    for (let chunk = source.read() as Buffer | null; chunk !== null; chunk = source.read() as Buffer | null) yield chunk;
+    return;
+  }
   const needed = Math.max(1, Math.ceil((rate.minBytesPerSecond * rate.windowMs) / 1000));
   let windowBytes = 0;
   let tooSlow: BadRequestError | undefined;

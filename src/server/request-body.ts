@@ -12,7 +12,7 @@
  * A body that ends early (client gone, Content-Length not reached, broken chunking) or
  * grows past the limit throws, so the store never finalizes it.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash, type Hash } from 'node:crypto';
 import { noteBufferBytes, reclaimLargeBuffers, reclaimMark } from '../buffer-reclaim.ts';
 import { BadRequestError, ConnectorError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
@@ -144,13 +144,17 @@ function chunkedBody(
   };
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Pulls a body's buffers, hashing and checking its length on the way. */
 class BodyReader {
   total = 0;
   ended = false;
   readonly #source: AsyncIterator<Buffer>;
   readonly #options: BodyOptions;
-  readonly #hash: Hash = createHash('md5');
+  /** The body's MD5 so far, made at its second buffer: a body of one buffer is hashed in one call at the end. */
+  #hash: Hash | undefined;
+  #firstBuffer: Buffer | undefined;
   /** The rest of a buffer that went past the end of the last chunk. */
   #carry: Buffer | undefined;
 
@@ -184,8 +188,9 @@ class BodyReader {
     return { buffers, size };
   }
 
+  /** The MD5 of the whole body; asked once, when it has ended. */
   md5Base64(): string {
-    return this.#hash.copy().digest('base64');
+    return this.#hash === undefined ? hash('md5', this.#firstBuffer ?? EMPTY, 'base64') : this.#hash.digest('base64');
   }
 
   /** The next buffer, or undefined at the end (which is checked against the announced length). */
@@ -213,7 +218,12 @@ class BodyReader {
     if (this.#options.declaredLength !== undefined && this.total > this.#options.declaredLength) {
       throw new BadRequestError(`request body is longer than its Content-Length of ${this.#options.declaredLength}; nothing was stored`);
     }
-    this.#hash.update(buffer);
+    if (this.#hash !== undefined) this.#hash.update(buffer);
+    else if (this.#firstBuffer === undefined) this.#firstBuffer = buffer;
+    else {
+      this.#hash = createHash('md5').update(this.#firstBuffer).update(buffer);
+      this.#firstBuffer = undefined;
+    }
     noteBufferBytes(buffer.length);
     return buffer;
   }

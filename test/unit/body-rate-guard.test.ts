@@ -42,4 +42,20 @@ describe('rateGuarded', () => {
   it('with a rate of 0 still refuses a body that stops altogether', async () => {
     await assert.rejects(drain(rateGuarded(trickle(2, 10, 300), { minBytesPerSecond: 0, windowMs: 100 })), BadRequestError);
   });
+
+  it('hands over a body whose announced bytes are all in hand at once, without waiting for its end', async () => {
+    // A stream that holds all 3 announced bytes but never ends: only the shortcut finishes.
+    const source = new Readable({ read() { /* nothing more, never an end */ } });
+    source.push(Buffer.from('abc'));
+    const started = performance.now();
+    assert.equal(await drain(rateGuarded(source, { minBytesPerSecond: 0, windowMs: 60_000 }, 3)), 3);
+    assert.ok(performance.now() - started < 30_000, 'did not wait for a window');
+  });
+
+  it('a body with fewer bytes in hand than announced is still paced', async () => {
+    const source = new Readable({ read() { /* the rest never comes */ } });
+    source.push(Buffer.from('ab'));
+    await assert.rejects(drain(rateGuarded(source, { minBytesPerSecond: 0, windowMs: 100 }, 3)), BadRequestError);
+  });
 });
+

@@ -62,6 +62,15 @@ async function allChunks(body: ChunkedBody): Promise<(BodyChunk & { text: string
 }
 
 describe('receiveBody', () => {
+  it('the MD5 is the same whether the body came in one buffer, several, or none', async () => {
+    for (const parts of [['hello'], ['he', 'l', 'lo'], []]) {
+      const text = parts.join('');
+      const received = await receiveBody(pieces(...parts), options({ declaredLength: text.length }));
+      assert.equal(whole(received).md5Base64, md5(text), JSON.stringify(parts));
+      received.release();
+    }
+  });
+
   it('hands over a body within one chunk whole, with its MD5, holding only its size', async () => {
     const budget = new MemoryBudget(1000);
     const received = await receiveBody(pieces('hel', 'lo'), options({ declaredLength: 5, budget }));

@@ -50,7 +50,7 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   const length = declaredLength(req, ctx.maxBodyBytes);
   const contentType = checkContentType(req.headers['content-type']?.trim() || 'application/octet-stream', 'Content-Type');
   plainTransferEncoding(req);
-  const received = await receiveBody(req.complete ? req : rateGuarded(req, ctx.bodyRate), {
+  const received = await receiveBody(rateGuarded(req, ctx.bodyRate, length), {
     chunkBytes: ctx.uploadChunkBytes,
     maxBytes: ctx.maxBodyBytes,
     declaredLength: length,
