@@ -7,12 +7,12 @@
  * `npm run test:faults` (MEMORY_ROWS=full) and smaller in the main test command.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { compiledConnectorArgs } from '../helpers/compiled-connector.ts';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { freePort, getDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startMemoryBackend } from '../../bench/start-memory-backend.ts';
@@ -25,14 +25,13 @@ const FULL = process.env.MEMORY_ROWS === 'full';
 const MIB = 1024 * 1024;
 const LIMIT_MIB = 128;
 const DIST = join(ROOT, 'run', 'fault-dist');
-const IMAGE_ARGS = ['--max-semi-space-size=2', '--max-old-space-size=64', join(DIST, 'main.js')];
+let imageArgs: string[];
 
 let emulator: Emulator;
 const bucket = 'memory-bounds';
 
 before(async () => {
-  const built = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], { stdio: 'inherit' });
-  assert.equal(built.status, 0, 'the connector compiles as the image builds it');
+  imageArgs = compiledConnectorArgs(DIST);
   emulator = await startEmulator();
   await emulator.createBucket(bucket);
 });
@@ -42,7 +41,7 @@ after(async () => {
 
 /** Runs one row: a fresh connector as the image runs it, the load, then what must hold after it. */
 async function withImageConnector(variant: 'lww' | 'cas', env: Record<string, string>, run: (connector: Connector) => Promise<Record<string, unknown>>, check: string, origin = emulator.origin): Promise<void> {
-  const connector = await startConnector({ emulatorOrigin: origin, bucket, variant, args: IMAGE_ARGS, env });
+  const connector = await startConnector({ emulatorOrigin: origin, bucket, variant, args: imageArgs, env });
   try {
     const figures = await run(connector);
     const peak = connector.peakRssMiB();

@@ -3,12 +3,15 @@
  * with a new connection per request, as the Python runtime does) plus a CAS counter
  * workload, for SOAK_SECONDS (300 under `npm run test:faults`, shorter in the main test
  * command). Zero lost increments, zero 5xx, and the connector's RSS at the end within 10%
- * of its RSS after warm-up.
+ * of its RSS after warm-up. The connector runs as a pod runs it (compiled, the image's V8
+ * flags), so its memory figures are a pod's.
  */
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { compiledConnectorArgs } from '../helpers/compiled-connector.ts';
 import { startConnector, type Connector } from '../helpers/connector.ts';
 import { startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { recordFigures } from '../helpers/figures.ts';
@@ -26,7 +29,8 @@ const bucket = 'soak';
 before(async () => {
   emulator = await startEmulator();
   await emulator.createBucket(bucket);
-  connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'cas' });
+  const args = compiledConnectorArgs(join(import.meta.dirname, '..', '..', 'run', 'soak-dist'));
+  connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'cas', args });
 });
 after(async () => {
   await connector.stop();
