@@ -158,7 +158,8 @@ async function download(req: IncomingMessage, res: ServerResponse, object: Store
       const piece = chunk.subarray(at, at + PIECE);
       stats.media_bytes_sent += piece.length;
       sent += piece.length;
-      if (!res.write(piece)) await new Promise((resolve) => res.once('drain', resolve));
+      // 'close' too: a reader that went away never drains, and its wait must end with it.
+      if (!res.write(piece)) await new Promise((resolve) => { res.once('drain', resolve).once('close', resolve); });
       if (res.destroyed) return;
       await pace(startedAt, sent);
     }
