@@ -86,10 +86,10 @@ describe('MemoryBudget.acquire', () => {
 });
 
 describe('default budget', () => {
-  it('is half of what the limit leaves above the baseline, at least 8 MiB', () => {
-    assert.equal(defaultBudgetBytes(128 * MIB, 48 * MIB), 40 * MIB);
+  it('is 40 % of what the limit leaves above the baseline, at least 8 MiB', () => {
+    assert.equal(defaultBudgetBytes(128 * MIB, 48 * MIB), 32 * MIB);
     assert.equal(defaultBudgetBytes(64 * MIB, 60 * MIB), 8 * MIB);
-    assert.equal(defaultBudgetBytes(undefined, 48 * MIB), (ASSUMED_LIMIT_BYTES - 48 * MIB) / 2);
+    assert.equal(defaultBudgetBytes(undefined, 48 * MIB), 32 * MIB, `the seed's ${ASSUMED_LIMIT_BYTES / MIB} MiB assumed`);
   });
 
   it('reads no limit from the values constrainedMemory() answers without one', () => {
