@@ -1,15 +1,16 @@
 /** The connector as its image runs it: compiled to dist/, started with npm start's V8 flags. */
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { compiledConnectorArgs } from '../test/helpers/compiled-connector.ts';
+import { START_ARGS, START_FLAGS } from '../test/helpers/connector.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 
-export const DIST_ARGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=64', join(ROOT, 'dist', 'main.js')];
-export const SRC_ARGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=64', join(ROOT, 'src', 'main.ts')];
+export const DIST_ARGS: readonly string[] = [...START_FLAGS, join(ROOT, 'dist', 'main.js')];
+/** `npm start`'s own arguments: src/main.ts with type stripping. */
+export const SRC_ARGS: readonly string[] = START_ARGS;
 
 /** Compiles dist/ as `npm run build` does. */
 export function buildDist(): void {
   console.log('building dist/ (the connector as the image runs it)');
-  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
-  if (result.status !== 0) throw new Error('npm run build failed');
+  compiledConnectorArgs(join(ROOT, 'dist'));
 }

@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { startConnector, type Connector } from '../test/helpers/connector.ts';
+import { cpuMs } from '../test/helpers/proc.ts';
 import { buildDist, DIST_ARGS } from './dist.ts';
 import { pacedPatternStream, patternStream } from './paths.ts';
 import { startMemoryBackend, type MemoryBackend } from './start-memory-backend.ts';
@@ -154,12 +155,6 @@ function firstByteMs(connector: Connector): Promise<number> {
   });
 }
 
-/** CPU seconds (user and system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** GET through the connector: the median time to the first byte of five GETs, then one whole transfer. */
 async function get(backend: MemoryBackend, env: Record<string, string>, bytes = BYTES): Promise<GetFigures> {
   return withConnector(backend, env, async (connector) => {
@@ -167,7 +162,7 @@ async function get(backend: MemoryBackend, env: Record<string, string>, bytes = 
     for (let i = 0; i < 5; i++) firstBytes.push(await firstByteMs(connector));
     firstBytes.sort((a, b) => a - b);
     const pids = { backend: backend.process.pid ?? 0, connector: connector.process.pid ?? 0 };
-    const cpuBefore = { backend: cpuSeconds(pids.backend), connector: cpuSeconds(pids.connector), client: process.cpuUsage() };
+    const cpuBefore = { backend: cpuMs(pids.backend), connector: cpuMs(pids.connector), client: process.cpuUsage() };
     const started = performance.now();
     let received = 0;
     await new Promise<void>((resolve, reject) => {
@@ -180,8 +175,8 @@ async function get(backend: MemoryBackend, env: Record<string, string>, bytes = 
     const taken = seconds(started);
     const clientCpu = process.cpuUsage(cpuBefore.client);
     const cpu = {
-      backend: round2(cpuSeconds(pids.backend) - cpuBefore.backend),
-      connector: round2(cpuSeconds(pids.connector) - cpuBefore.connector),
+      backend: round2((cpuMs(pids.backend) - cpuBefore.backend) / 1000),
+      connector: round2((cpuMs(pids.connector) - cpuBefore.connector) / 1000),
       client: round2((clientCpu.user + clientCpu.system) / 1e6),
     };
     return { seconds: taken, first_byte_ms: Math.round(firstBytes[2] ?? 0), mib_per_s: round1(bytes / MIB / taken), cpu: { ...cpu, cores_used: round2((cpu.backend + cpu.connector + cpu.client) / taken) } };

@@ -137,6 +137,17 @@ function md5Of(chunks: readonly Buffer[]): string {
   return hash.digest('base64');
 }
 
+/** Waits for `res` to drain, or to close (a reader that went away never drains). */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+}
+
 async function download(req: IncomingMessage, res: ServerResponse, object: StoredObject): Promise<void> {
   stats.media_requests++;
   const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
@@ -158,8 +169,7 @@ async function download(req: IncomingMessage, res: ServerResponse, object: Store
       const piece = chunk.subarray(at, at + PIECE);
       stats.media_bytes_sent += piece.length;
       sent += piece.length;
-      // 'close' too: a reader that went away never drains, and its wait must end with it.
-      if (!res.write(piece)) await new Promise((resolve) => { res.once('drain', resolve).once('close', resolve); });
+      if (!res.write(piece)) await drainedOrClosed(res);
       if (res.destroyed) return;
       await pace(startedAt, sent);
     }

@@ -263,6 +263,11 @@ async function readCacheRuns(backend: MemoryBackend, bucket: string): Promise<Re
   return rows;
 }
 
+/** A process's resident memory now, whole and in its two parts, in MiB. */
+function residentMiB(pid: number): { rss: number; anon: number; file: number } {
+  return { rss: memoryMiB(pid, 'VmRSS'), anon: memoryMiB(pid, 'RssAnon'), file: memoryMiB(pid, 'RssFile') };
+}
+
 /** Milliseconds from spawning the connector to /readyz answering 200, and its idle memory. */
 async function startupAndIdle(origin: string, bucket: string, nodeArgs: readonly string[]): Promise<{ readyMs: number; idleRss: number; idleAnon: number; idleFile: number }> {
   const readies: number[] = [];
@@ -286,7 +291,7 @@ async function startupAndIdle(origin: string, bucket: string, nodeArgs: readonly
     if (run === 0) {
       await sleep(2000);
       const pid = connector.process.pid ?? 0;
-      idle = { rss: memoryMiB(pid, 'VmRSS'), anon: memoryMiB(pid, 'RssAnon'), file: memoryMiB(pid, 'RssFile') };
+      idle = residentMiB(pid);
     }
     await connector.stop();
   }
@@ -310,7 +315,7 @@ async function productionIdle(origin: string, bucket: string): Promise<{ rss: nu
     path.close();
     await sleep(2000);
     const pid = connector.process.pid ?? 0;
-    return { rss: memoryMiB(pid, 'VmRSS'), anon: memoryMiB(pid, 'RssAnon'), file: memoryMiB(pid, 'RssFile') };
+    return residentMiB(pid);
   } finally {
     await connector.stop();
     metadata.close();

@@ -1,7 +1,7 @@
 /** Starts bench/floor-proxy.ts as a child process with the connector's V8 flags. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { DIST_ARGS } from './dist.ts';
+import { START_FLAGS } from '../test/helpers/connector.ts';
 
 export interface FloorProxy {
   readonly socketPath: string;
@@ -10,9 +10,8 @@ export interface FloorProxy {
 }
 
 export async function startFloorProxy(origin: string, bucket: string, socketPath: string): Promise<FloorProxy> {
-  // The connector's V8 flags (all but its script): the young generation's size alone moves CPU per request by ~10%.
-  const flags = DIST_ARGS.filter((arg) => arg.startsWith('--'));
-  const child = spawn(process.execPath, [...flags, join(import.meta.dirname, 'floor-proxy.ts'), '--socket', socketPath, '--origin', origin, '--bucket', bucket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The connector's V8 flags: the young generation's size alone moves CPU per request by ~10%.
+  const child = spawn(process.execPath, [...START_FLAGS, join(import.meta.dirname, 'floor-proxy.ts'), '--socket', socketPath, '--origin', origin, '--bucket', bucket], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout.once('data', () => { resolve(); });
     child.once('exit', (code) => { reject(new Error(`floor proxy exited with ${code}`)); });

@@ -17,7 +17,7 @@ import { opsRoute } from './server/router.ts';
 import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from './server/socket-listener.ts';
 import { buildRouteContext } from './wiring/route-context.ts';
 import { BackendHealth } from './store/backend-health.ts';
-import { createGcsStore } from './wiring/gcs-store.ts';
+import { createGcsStore, gcsOrigin } from './wiring/gcs-store.ts';
 import type { GcsObjectStore } from './store/gcs/gcs-store.ts';
 import { UnsafeCacheDirError } from './store/read-cache/cache-index.ts';
 import { openReadCache } from './wiring/read-cache.ts';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     socket: config.socketPath,
     bucket: config.bucket,
     prefix: config.prefix,
-    endpoint: config.emulatorOrigin ?? config.endpoint ?? 'https://storage.googleapis.com',
+    endpoint: gcsOrigin(config),
     ...(config.opsPort === undefined ? {} : { ops_port: config.opsPort, ops_host: config.opsHost ?? 'all interfaces' }),
     memory_budget_bytes: budget.limitBytes,
     upload_chunk_bytes: context.uploadChunkBytes,
@@ -130,7 +130,7 @@ async function checkBucket(config: Config, keys: KeySpace, store: GcsObjectStore
     await store.probe(keys.objectName(''), config.gcsTimeoutMs);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    logger.error(`cannot use bucket gs://${config.bucket}: ${message}`, { bucket: config.bucket, endpoint: config.emulatorOrigin ?? config.endpoint ?? 'https://storage.googleapis.com' });
+    logger.error(`cannot use bucket gs://${config.bucket}: ${message}`, { bucket: config.bucket, endpoint: gcsOrigin(config) });
     await store.close();
     process.exit(EXIT_STARTUP_FAILED);
   }

@@ -14,9 +14,14 @@ export interface GcsStoreHooks {
   readonly onRetry: (op: string, error: unknown, attempt: number) => void;
 }
 
+/** Where GCS requests go: the emulator, a custom endpoint (GCS_ENDPOINT), or GCS itself. */
+export function gcsOrigin(config: Pick<Config, 'emulatorOrigin' | 'endpoint'>): string {
+  return config.emulatorOrigin ?? config.endpoint ?? GCS_ORIGIN;
+}
+
 /** Builds the store; with `rangeMemory`, large downloads are read in parallel ranges held there. */
 export function createGcsStore(config: Config, hooks: GcsStoreHooks, rangeMemory?: RangeMemory): GcsObjectStore {
-  const origin = config.emulatorOrigin ?? config.endpoint ?? GCS_ORIGIN;
+  const origin = gcsOrigin(config);
   const credentials = createCredentials({
     anonymous: config.emulatorOrigin !== undefined,
     project: config.project,

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { START_FLAGS } from './connector.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -12,5 +13,5 @@ const ROOT = join(import.meta.dirname, '..', '..');
 export function compiledConnectorArgs(outDir: string): string[] {
   const built = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', outDir], { stdio: 'inherit' });
   if (built.status !== 0) throw new Error(`the connector does not compile as the image builds it (tsc exited ${built.status})`);
-  return ['--max-semi-space-size=2', '--max-old-space-size=64', join(outDir, 'main.js')];
+  return [...START_FLAGS, join(outDir, 'main.js')];
 }

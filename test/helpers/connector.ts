@@ -20,6 +20,9 @@ export const START_ARGS: readonly string[] = (() => {
   return args.map((arg) => (arg.endsWith('.ts') ? join(ROOT, arg) : arg));
 })();
 
+/** `npm start`'s V8 flags alone, which the images run too (docker/Dockerfile). */
+export const START_FLAGS: readonly string[] = START_ARGS.filter((arg) => arg.startsWith('--'));
+
 export interface Connector {
   readonly socketPath: string;
   readonly process: ChildProcess;

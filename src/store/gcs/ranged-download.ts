@@ -85,7 +85,7 @@ async function* inOrder(first: Readable, size: number, slots: number, options: R
   const inFlight: Range[] = [];
   let nextStart = pool.bufferBytes;
   const launch = (): void => {
-    while (!controller.signal.aborted && inFlight.length < slots && nextStart < size) {
+    while (inFlight.length < slots && nextStart < size) {
       const start = nextStart;
       const end = Math.min(start + pool.bufferBytes, size) - 1;
       const buffer = pool.take();

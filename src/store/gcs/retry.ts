@@ -51,7 +51,6 @@ export async function withRetries<T>(
   }
 }
 
-
 /** Records on a GCS failure how many attempts it took, for the log line. */
 function withAttempts(error: unknown, attempts: number): unknown {
   if (error instanceof ConnectorError && error.backend !== undefined) error.backend.attempts = attempts;
