@@ -77,7 +77,7 @@ function directStore(origin: string, bucket: string): GcsObjectStore {
 /** Writes `bytes` of the pattern straight to the store, streamed in chunks as the connector streams a large PUT. */
 async function writeStreamed(store: GcsObjectStore, name: string, bytes: number): Promise<void> {
   const received = await receiveBody(patternStream(bytes), {
-    chunkBytes: 8 * MIB, maxBytes: bytes, declaredLength: bytes, budget: new MemoryBudget(64 * MIB), admissionTimeoutMs: 1_000,
+    chunkBytes: 8 * MIB, uploadStreams: 1, maxBytes: bytes, declaredLength: bytes, budget: new MemoryBudget(64 * MIB), admissionTimeoutMs: 1_000,
   });
   try {
     await store.write(name, received.upload, { contentType: 'application/octet-stream' });

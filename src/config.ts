@@ -47,6 +47,14 @@ export interface Config {
    * resumable upload in chunks of this size (a multiple of 256 KiB), at most two in memory.
    */
   readonly uploadChunkBytes: number;
+  /**
+   * Chunks of a body announced longer than one chunk that upload side by side, each as a
+   * temporary part object composed into the object at the end; 1 streams every body
+   * through one resumable session.
+   */
+  readonly uploadStreams: number;
+  /** Where parallel uploads keep their temporary parts (`<prefix><upload id>/<n>`). */
+  readonly uploadPartsPrefix: string;
   /** A download over twice this size is read in ranges of this size, several in flight. */
   readonly readRangeBytes: number;
   /** Ranged reads in flight per large download; 0 reads every object as one stream. */
@@ -98,6 +106,8 @@ const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
 const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, Ki: KIB, Mi: MIB, Gi: GIB, Ti: 1024 * GIB };
 const MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600;
+/** Where parallel uploads keep their parts unless told otherwise: outside any STATE_PREFIX, easy to give a lifecycle rule. */
+const DEFAULT_PARTS_PREFIX = '.asya-upload-parts';
 /** Where the metadata server answers on GCE and GKE. */
 const DEFAULT_METADATA_HOST = '169.254.169.254';
 
@@ -119,6 +129,8 @@ export function loadConfig(env: Env): Config {
     gcsTimeoutMs: integer(env, 'GCS_TIMEOUT_MS', 30_000, 100, 3_600_000, 'milliseconds'),
     gcsMaxAttempts: integer(env, 'GCS_MAX_ATTEMPTS', 5, 1, 20, 'attempts'),
     uploadChunkBytes: sizeBetween(env, 'CONNECTOR_UPLOAD_CHUNK', 8 * MIB, UPLOAD_CHUNK_UNIT, 256 * MIB, UPLOAD_CHUNK_UNIT),
+    uploadStreams: integer(env, 'CONNECTOR_UPLOAD_STREAMS', 1, 1, 16, 'parts uploading at once'),
+    uploadPartsPrefix: partsPrefix(env, 'CONNECTOR_UPLOAD_PARTS_PREFIX'),
     readRangeBytes: sizeBetween(env, 'CONNECTOR_READ_RANGE', 4 * MIB, 256 * KIB, 256 * MIB),
     readStreams: integer(env, 'CONNECTOR_READ_STREAMS', 4, 0, 16, 'ranged reads'),
     maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
@@ -142,6 +154,9 @@ export function loadConfig(env: Env): Config {
   };
   if (config.endpoint !== undefined && config.emulatorOrigin !== undefined) {
     throw new ConfigError('GCS_ENDPOINT', 'and STORAGE_EMULATOR_HOST are both set: the emulator takes no credentials, GCS_ENDPOINT is GCS with them; set one');
+  }
+  if (config.prefix !== '' && config.uploadPartsPrefix.startsWith(`${config.prefix}/`)) {
+    throw new ConfigError('CONNECTOR_UPLOAD_PARTS_PREFIX', `(${config.uploadPartsPrefix}) must lie outside STATE_PREFIX (${config.prefix}/): temporary parts would show as keys`);
   }
   if (config.queryDocumentMaxBytes > config.queryMemoryBytes) {
     throw new ConfigError('CONNECTOR_QUERY_DOCUMENT_MAX', `(${sizeLabel(config.queryDocumentMaxBytes)}) must not be larger than CONNECTOR_QUERY_MEMORY (${sizeLabel(config.queryMemoryBytes)}), which holds the documents a query reads`);
@@ -231,6 +246,13 @@ function statePrefix(env: Env, name: string): string {
   }
   if (Buffer.byteLength(trimmed) > 512) throw new ConfigError(name, 'must be at most 512 bytes long (GCS object names are at most 1024)');
   return trimmed;
+}
+
+/** The folder of parallel uploads' temporary parts, with its trailing `/`; never the bucket root. */
+function partsPrefix(env: Env, name: string): string {
+  const folder = statePrefix({ [name]: nonEmpty(env, name) ?? DEFAULT_PARTS_PREFIX }, name);
+  if (folder === '') throw new ConfigError(name, 'must name a folder, such as .asya-upload-parts: parts are not kept at the bucket root');
+  return `${folder}/`;
 }
 
 /** An http(s) origin without a path; "host:port" without a scheme is plain HTTP, as Google's SDKs take it. */

@@ -107,6 +107,10 @@ function gcsBackend(config: Config, keys: KeySpace, metrics: ConnectorMetrics, l
       // The final failure, if the retries run out, is one WARNING line with the attempts (failure-log.ts).
       logger.debug(`retrying GCS ${op} after attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}`, { op, reason, attempt });
     },
+    onLeftoverParts: (urls, error) => {
+      // The object is whole (or untouched); these only cost storage until the lifecycle rule removes them.
+      logger.warn('temporary parts of a parallel upload could not be deleted', { count: urls.length, first: urls[0], error });
+    },
   }, {
     // Ranges of large downloads yield to request bodies waiting for memory.
     tryReserve: (bytes) => budget.tryReserveInTurn(bytes, 'download'),

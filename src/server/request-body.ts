@@ -6,15 +6,19 @@
  * that ends within one chunk is handed over whole (one upload request). A longer one is
  * handed over chunk by chunk while it still arrives, holding at most two chunks: the one
  * being uploaded and the one being received; when the budget has room for only one, the
- * next is received once the store is done with the last. While a body waits, nothing of
- * it is read, so the client is held back by the socket, not by our memory.
+ * next is received once the store is done with the last. A body announced longer than a
+ * chunk may instead be received for a parallel upload (`uploadStreams` above 1): up to
+ * that many chunks uploading side by side plus the one being received, as many as the
+ * budget grants without making anyone wait (at least two uploading, else it falls back
+ * to the sequential window). While a body waits, nothing of it is read, so the client is
+ * held back by the socket, not by our memory.
  *
  * A body that ends early (client gone, Content-Length not reached, broken chunking) or
  * grows past the limit throws, so the store never finalizes it.
  */
 import { createHash, hash, type Hash } from 'node:crypto';
 import { noteBufferBytes, reclaimLargeBuffers, reclaimMark } from '../buffer-reclaim.ts';
-import { BadRequestError, ConnectorError, TooLargeError } from '../errors.ts';
+import { BadRequestError, ConnectorError, InternalError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 import type { BodyChunk, ChunkedBody, UploadBody } from '../state/state-service.ts';
 import { BufferPool } from '../buffer-pool.ts';
@@ -23,6 +27,8 @@ import { UPLOAD_CHUNK_UNIT } from '../config.ts';
 export interface BodyOptions {
   /** Size of every chunk of a streamed body but the last (CONNECTOR_UPLOAD_CHUNK). */
   readonly chunkBytes: number;
+  /** Chunks a body announced longer than one chunk may have uploading at once (CONNECTOR_UPLOAD_STREAMS); 1: one at a time. */
+  readonly uploadStreams: number;
   /** Largest body accepted (CONNECTOR_MAX_BODY). */
   readonly maxBytes: number;
   /** The Content-Length the client announced, if any: fewer bytes means the body was cut. */
@@ -56,6 +62,15 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
   const first = declaredLength !== undefined && declaredLength <= chunkBytes ? declaredLength : chunkBytes;
   await budget.acquire(first, 'body', 'a request body', options.admissionTimeoutMs, options.abortSignal);
   let reserved = first;
+  // An announced length over one chunk is streamed for sure, so a parallel window can be
+  // taken before the first byte: the reader must know whether to hash the whole body.
+  const streamedForSure = declaredLength !== undefined && declaredLength > chunkBytes;
+  let extraChunks = 0;
+  if (streamedForSure && options.uploadStreams > 1) {
+    while (extraChunks < options.uploadStreams && budget.tryReserveInTurn(chunkBytes, 'body')) extraChunks += 1;
+    reserved += extraChunks * chunkBytes;
+  }
+  const inParallel = extraChunks >= 2;
   let streamed = false;
   const mark = reclaimMark();
   const release = (): void => {
@@ -64,10 +79,10 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
     if (streamed) reclaimLargeBuffers(mark);
     streamed = false;
   };
-  const reader = new BodyReader(source[Symbol.asyncIterator](), options);
-  // An announced length over one chunk is streamed for sure: copy from the start into the
-  // body's own chunk buffers, reused chunk after chunk and dropped with the body.
-  let pool = declaredLength !== undefined && declaredLength > chunkBytes ? new BufferPool(chunkBytes) : undefined;
+  const reader = new BodyReader(source[Symbol.asyncIterator](), options, !inParallel);
+  // A body streamed for sure is copied from the start into its own chunk buffers, reused
+  // chunk after chunk and dropped with the body.
+  let pool = streamedForSure ? new BufferPool(chunkBytes) : undefined;
   const pooled = pool?.take();
   try {
     options.onAdmitted?.();
@@ -81,11 +96,14 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
     }
     // Longer than a chunk: streamed. A second chunk lets receiving overlap uploading;
     // it is taken only when nobody is waiting for room.
-    const window = budget.tryReserveInTurn(chunkBytes, 'body') ? 2 : 1;
-    reserved += (window - 1) * chunkBytes;
+    if (extraChunks === 0 && budget.tryReserveInTurn(chunkBytes, 'body')) {
+      extraChunks = 1;
+      reserved += chunkBytes;
+    }
     streamed = true;
     pool ??= new BufferPool(chunkBytes);
-    return { upload: chunkedBody(reader, pool, { ...head, pooled }, window, declaredLength), receivedBytes: () => reader.total, release };
+    const upload = chunkedBody(reader, pool, { ...head, pooled }, 1 + extraChunks, declaredLength, inParallel);
+    return { upload, receivedBytes: () => reader.total, release };
   } catch (error) {
     release();
     throw error;
@@ -99,6 +117,7 @@ function chunkedBody(
   head: { buffers: Buffer[]; size: number; pooled: Buffer | undefined },
   window: number,
   declaredSize: number | undefined,
+  inParallel: boolean,
 ): ChunkedBody {
   const first: BodyChunk = { offset: 0, size: head.size, buffers: head.buffers, last: false, md5Base64: undefined };
   /** The pool buffer behind each chunk handed out and not yet done. */
@@ -111,6 +130,7 @@ function chunkedBody(
   return {
     kind: 'chunked',
     declaredSize,
+    inParallel,
     async next() {
       if (pendingFirst !== undefined) {
         const chunk = pendingFirst;
@@ -122,7 +142,7 @@ function chunkedBody(
       const buffer = pool.take();
       try {
         const part = await reader.fill(pool.bufferBytes, buffer);
-        const chunk: BodyChunk = { offset, size: part.size, buffers: part.buffers, last: reader.ended, md5Base64: reader.ended ? reader.md5Base64() : undefined };
+        const chunk: BodyChunk = { offset, size: part.size, buffers: part.buffers, last: reader.ended, md5Base64: reader.ended && !inParallel ? reader.md5Base64() : undefined };
         pooledOf.set(chunk, buffer);
         offset += part.size;
         return chunk;
@@ -158,9 +178,13 @@ class BodyReader {
   /** The rest of a buffer that went past the end of the last chunk. */
   #carry: Buffer | undefined;
 
-  constructor(source: AsyncIterator<Buffer>, options: BodyOptions) {
+  readonly #hashing: boolean;
+
+  /** `hashing` false skips the whole body's MD5 (a parallel upload checks each chunk instead). */
+  constructor(source: AsyncIterator<Buffer>, options: BodyOptions, hashing: boolean) {
     this.#source = source;
     this.#options = options;
+    this.#hashing = hashing;
   }
 
   /**
@@ -190,7 +214,17 @@ class BodyReader {
 
   /** The MD5 of the whole body; asked once, when it has ended. */
   md5Base64(): string {
+    if (!this.#hashing) throw new InternalError('the MD5 of a body received for a parallel upload was asked for; it is not made');
     return this.#hash === undefined ? hash('md5', this.#firstBuffer ?? EMPTY, 'base64') : this.#hash.digest('base64');
+  }
+
+  #hashed(buffer: Buffer): void {
+    if (this.#hash !== undefined) this.#hash.update(buffer);
+    else if (this.#firstBuffer === undefined) this.#firstBuffer = buffer;
+    else {
+      this.#hash = createHash('md5').update(this.#firstBuffer).update(buffer);
+      this.#firstBuffer = undefined;
+    }
   }
 
   /** The next buffer, or undefined at the end (which is checked against the announced length). */
@@ -218,12 +252,7 @@ class BodyReader {
     if (this.#options.declaredLength !== undefined && this.total > this.#options.declaredLength) {
       throw new BadRequestError(`request body is longer than its Content-Length of ${this.#options.declaredLength}; nothing was stored`);
     }
-    if (this.#hash !== undefined) this.#hash.update(buffer);
-    else if (this.#firstBuffer === undefined) this.#firstBuffer = buffer;
-    else {
-      this.#hash = createHash('md5').update(this.#firstBuffer).update(buffer);
-      this.#firstBuffer = undefined;
-    }
+    if (this.#hashing) this.#hashed(buffer);
     noteBufferBytes(buffer.length);
     return buffer;
   }

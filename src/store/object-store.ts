@@ -49,13 +49,20 @@ export interface WholeBody {
 
 /**
  * A body still arriving, handed over one chunk at a time so that the store can upload a
- * chunk while the next one is received. At most two chunks exist at once: `next()` waits
- * until the store has handed back (`done`) enough of the earlier ones.
+ * chunk while the next one is received. Only a few chunks exist at once (two, or more for
+ * a parallel upload): `next()` waits until the store has handed back (`done`) enough of
+ * the earlier ones.
  */
 export interface ChunkedBody {
   readonly kind: 'chunked';
   /** The whole size when the client announced it (Content-Length), else undefined. */
   readonly declaredSize: number | undefined;
+  /**
+   * True when the body was received for a parallel upload: several chunks may be in hand
+   * at once, the store may upload them side by side, and no MD5 of the whole body is
+   * made (the last chunk's `md5Base64` is undefined; the store checks each chunk instead).
+   */
+  readonly inParallel: boolean;
   /** The next chunk: exactly the chunk size, except the last, which may be shorter or empty. */
   next(): Promise<BodyChunk>;
   /** The store no longer needs `chunk` (GCS has persisted it, or the upload failed). */
@@ -70,7 +77,7 @@ export interface BodyChunk {
   readonly buffers: readonly Buffer[];
   /** True for the body's final chunk; the body has then ended and was as long as announced. */
   readonly last: boolean;
-  /** MD5 of the whole body, base64, on the last chunk only. */
+  /** MD5 of the whole body, base64, on the last chunk only (and not for a body `inParallel`). */
   readonly md5Base64: string | undefined;
 }
 

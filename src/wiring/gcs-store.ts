@@ -12,6 +12,8 @@ export interface GcsStoreHooks {
   readonly onOutcome: (op: string, outcome: string, seconds: number) => void;
   /** Every retry, with the error that caused it. */
   readonly onRetry: (op: string, error: unknown, attempt: number) => void;
+  /** Temporary parts of a parallel upload that could not be deleted (`gs://` URLs). */
+  readonly onLeftoverParts?: (urls: readonly string[], error: unknown) => void;
 }
 
 /** Where GCS requests go: the emulator, a custom endpoint (GCS_ENDPOINT), or GCS itself. */
@@ -43,6 +45,8 @@ export function createGcsStore(config: Config, hooks: GcsStoreHooks, rangeMemory
     timeoutMs: config.gcsTimeoutMs,
     retry: { maxAttempts: config.gcsMaxAttempts, baseDelayMs: 100, maxDelayMs: 5_000 },
     onRetry: hooks.onRetry,
+    onLeftoverParts: hooks.onLeftoverParts,
+    partsPrefix: config.uploadStreams > 1 ? config.uploadPartsPrefix : undefined,
     ranges: rangeMemory === undefined ? undefined : { rangeBytes: config.readRangeBytes, streams: config.readStreams, memory: rangeMemory },
   });
 }

@@ -47,6 +47,7 @@ export function buildRouteContext(parts: RouteContextParts): RouteContext {
     metrics,
     logger,
     uploadChunkBytes: uploadChunk(config, budget.limitBytes, logger),
+    uploadStreams: config.uploadStreams,
     maxBodyBytes: config.maxBodyBytes,
     budget,
     bodyRate: { minBytesPerSecond: config.bodyMinBytesPerSecond, windowMs: config.bodyWindowMs },

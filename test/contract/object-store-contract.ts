@@ -34,6 +34,7 @@ export function chunkedBody(bytes: Buffer, chunkBytes: number): ChunkedBody & { 
   let offset = 0;
   const body = {
     kind: 'chunked' as const,
+    inParallel: false,
     declaredSize: bytes.length,
     handedBack: 0,
     next: (): Promise<BodyChunk> => {

@@ -97,17 +97,27 @@ export async function startEmulator(): Promise<Emulator> {
 export interface EmulatorQuirks {
   /** DELETE honours ifGenerationMatch (fake-gcs-server issue #1282: not in v1.56.1). */
   readonly deleteHonoursPreconditions: boolean;
+  /** Compose honours ifGenerationMatch on its destination (not in v1.56.1: its compose handler reads no precondition). */
+  readonly composeHonoursPreconditions: boolean;
 }
 
 export async function probeQuirks(emulator: Emulator, bucket: string): Promise<EmulatorQuirks> {
   const name = `quirk-probe-${Date.now()}`;
   const created = await fetch(`${emulator.origin}/upload/storage/v1/b/${bucket}/o?uploadType=media&name=${name}`, { method: 'POST', body: 'x' });
   if (!created.ok) throw new Error(`probe upload failed: HTTP ${created.status}`);
+  // Composing the object into a new one that "must be at generation 1" must be refused.
+  const composed = await fetch(`${emulator.origin}/storage/v1/b/${bucket}/o/${name}-composed/compose?ifGenerationMatch=1`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sourceObjects: [{ name }], destination: { contentType: 'application/octet-stream' } }),
+  });
+  await composed.arrayBuffer();
+  await (await fetch(`${emulator.origin}/storage/v1/b/${bucket}/o/${name}-composed`, { method: 'DELETE' })).arrayBuffer();
   const deleted = await fetch(`${emulator.origin}/storage/v1/b/${bucket}/o/${name}?ifGenerationMatch=1`, { method: 'DELETE' });
   await deleted.arrayBuffer();
   const honoured = deleted.status === 412;
   if (honoured) await fetch(`${emulator.origin}/storage/v1/b/${bucket}/o/${name}`, { method: 'DELETE' });
-  return { deleteHonoursPreconditions: honoured };
+  return { deleteHonoursPreconditions: honoured, composeHonoursPreconditions: composed.status === 412 };
 }
 
 /** Names of the objects in a bucket (all of them), straight from the emulator. */

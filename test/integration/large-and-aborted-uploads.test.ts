@@ -5,18 +5,16 @@
  * theirs; a chunk that fails in flight resumes from what GCS holds.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startConnector, type Connector, withConnector } from '../helpers/connector.ts';
 import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { recordFigures } from '../helpers/figures.ts';
+import { md5Of, patternedChunks, streamedGet, waitFor } from '../helpers/large-bodies.ts';
 import { metricValue, rawExchange, request } from '../helpers/socket-http.ts';
 
 const MIB = 1024 * 1024;
@@ -27,34 +25,6 @@ const CHUNK = 8 * MIB;
  * re-hashes the whole upload on every chunk, so late chunks of 256 MiB are slow.
  */
 const FIXED_CHUNK = { CONNECTOR_MEMORY_BUDGET: '48Mi', CONNECTOR_UPLOAD_CHUNK: '8Mi', GCS_TIMEOUT_MS: '30000' };
-
-/** Deterministic pseudo-random bytes, generated a piece at a time. */
-function* patternedChunks(total: number, pieceSize = MIB, seed = 0x9e3779b9): Generator<Buffer> {
-  let state = seed;
-  for (let sent = 0; sent < total; sent += pieceSize) {
-    const piece = Buffer.alloc(Math.min(pieceSize, total - sent));
-    for (let i = 0; i + 4 <= piece.length; i += 4) {
-      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-      piece.writeUInt32LE(state, i);
-    }
-    yield piece;
-  }
-}
-
-function md5Of(pieces: Iterable<Buffer>, encoding: 'hex' | 'base64' = 'hex'): string {
-  const hash = createHash('md5');
-  for (const piece of pieces) hash.update(piece);
-  return hash.digest(encoding);
-}
-
-/** Waits for `condition`, polling, or fails naming `what` after `timeoutMs`. */
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) assert.fail(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 let emulator: Emulator;
 let proxy: FaultProxy;
@@ -90,19 +60,6 @@ function chunkPuts(since: number): { range: string; hash: string | undefined }[]
   return proxy.seenRequests.slice(since)
     .filter((seen) => seen.method === 'PUT' && seen.url.includes('upload_id='))
     .map((seen) => ({ range: String(seen.headers['content-range']), hash: seen.headers['x-goog-hash'] as string | undefined }));
-}
-
-/** GETs `key` through the connector, hashing as it streams. */
-function streamedGet(socketPath: string, key: string): Promise<{ status: number; length: string | undefined; bytes: number; md5: string }> {
-  return new Promise((resolve, reject) => {
-    httpRequest({ socketPath, path: `/keys/${key}`, agent: false }, (res) => {
-      const hash = createHash('md5');
-      let bytes = 0;
-      res.on('data', (piece: Buffer) => { hash.update(piece); bytes += piece.length; });
-      res.on('end', () => { resolve({ status: res.statusCode ?? 0, length: res.headers['content-length'], bytes, md5: hash.digest('hex') }); });
-      res.on('error', reject);
-    }).on('error', reject).end();
-  });
 }
 
 describe('large objects stream through a resumable upload, without local disk', () => {

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connector } from '../helpers/connector.ts';
 import { putDirect, type Emulator } from '../helpers/emulator.ts';
 import type { FaultProxy } from '../helpers/fault-proxy.ts';
+import { waitFor } from '../helpers/large-bodies.ts';
 import { startProxiedConnector, type ProxiedConnector } from '../helpers/proxied-connector.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
 
@@ -37,14 +37,6 @@ function patterned(size: number, seed: number): Buffer {
 
 function md5(bytes: Buffer): string {
   return createHash('md5').update(bytes).digest('hex');
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > timeoutMs) assert.fail(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** The ranged GETs the proxy saw since `since`: their Range header and generation. */

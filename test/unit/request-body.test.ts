@@ -13,7 +13,7 @@ async function* pieces(...parts: string[]): AsyncGenerator<Buffer> {
 }
 
 function options(overrides: Partial<BodyOptions> = {}): BodyOptions {
-  return { chunkBytes: CHUNK, maxBytes: 1000, declaredLength: undefined, budget: new MemoryBudget(1000), admissionTimeoutMs: 10_000, ...overrides };
+  return { chunkBytes: CHUNK, uploadStreams: 1, maxBytes: 1000, declaredLength: undefined, budget: new MemoryBudget(1000), admissionTimeoutMs: 10_000, ...overrides };
 }
 
 function md5(text: string): string {

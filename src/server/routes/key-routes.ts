@@ -52,6 +52,7 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   plainTransferEncoding(req);
   const received = await receiveBody(rateGuarded(req, ctx.bodyRate, length), {
     chunkBytes: ctx.uploadChunkBytes,
+    uploadStreams: ctx.uploadStreams,
     maxBytes: ctx.maxBodyBytes,
     declaredLength: length,
     budget: ctx.budget,

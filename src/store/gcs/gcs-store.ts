@@ -1,7 +1,9 @@
 /**
  * The ObjectStore on the GCS JSON API: one request per operation (a body received whole
  * is one multipart upload; a body still arriving streams through a resumable session,
- * see resumable-upload.ts), retried per retry.ts inside the operation's deadline.
+ * see resumable-upload.ts, or, received for a parallel upload, goes up as parts composed
+ * at the end, see composite-upload.ts), retried per retry.ts inside the operation's
+ * deadline.
  *
  * Retries and what they can do twice:
  * - reads, stat, list, metadata updates: repeating them changes nothing;
@@ -33,6 +35,7 @@ import { errorFromTransport, type GcsCallContext } from './gcs-errors.ts';
 import type { GcsCall, GcsHttp } from './gcs-http.ts';
 import { attributesOf, OBJECT_FIELDS, type GcsObjectResource } from './object-resource.ts';
 import { rangedBody, worthRanges, type RangeMemory } from './ranged-download.ts';
+import { uploadInParts, type PartObject, type PartOperations } from './composite-upload.ts';
 import { uploadChunked } from './resumable-upload.ts';
 import { withRetries, type AttemptInfo, type RetryPolicy } from './retry.ts';
 import { encodeRfc3986, signReadUrl } from './url-signer.ts';
@@ -59,8 +62,15 @@ export interface GcsStoreOptions {
   readonly retry: RetryPolicy;
   /** Large downloads in parallel ranges (ranged-download.ts); undefined reads every object as one stream. */
   readonly ranges?: { readonly rangeBytes: number; readonly streams: number; readonly memory: RangeMemory } | undefined;
+  /**
+   * Where the parts of parallel uploads are stored (`<prefix><upload id>/...`); undefined
+   * streams every chunked body through one resumable session.
+   */
+  readonly partsPrefix?: string | undefined;
   /** Told of every retry: operation and the error that caused it. */
   readonly onRetry: (op: string, error: unknown, attempt: number) => void;
+  /** Told of the temporary parts a parallel upload could not delete. */
+  readonly onLeftoverParts?: ((names: readonly string[], error: unknown) => void) | undefined;
 }
 
 export class GcsObjectStore implements ObjectStore {
@@ -168,8 +178,10 @@ export class GcsObjectStore implements ObjectStore {
     const context = this.#context(name, options.ifGenerationMatch);
     let query = `fields=${OBJECT_FIELDS}`;
     if (options.ifGenerationMatch !== undefined) query += `&ifGenerationMatch=${options.ifGenerationMatch}`;
-    return body.kind === 'whole'
-      ? this.#writeWhole(name, body, options.contentType, query, context)
+    if (body.kind === 'whole') return this.#writeWhole(name, body, options.contentType, query, context);
+    const partsPrefix = this.#options.partsPrefix;
+    return body.inParallel && partsPrefix !== undefined
+      ? this.#writeInParts(name, body, options.contentType, query, context, partsPrefix)
       : this.#writeChunked(name, body, options.contentType, query, context);
   }
 
@@ -196,6 +208,64 @@ export class GcsObjectStore implements ObjectStore {
       body,
     );
     return attributesOf(resource);
+  }
+
+  /** Parts side by side, then one compose that carries the precondition; see composite-upload.ts. */
+  async #writeInParts(name: string, body: ChunkedBody, contentType: string, query: string, context: GcsCallContext, partsPrefix: string): Promise<ObjectAttributes> {
+    const metadata: UploadMetadata = { name, contentType, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
+    const parts: PartOperations = {
+      storePart: async (part, chunk, md5Base64) => {
+        const stored = await this.#writeWhole(part, { kind: 'whole', size: chunk.size, md5Base64, buffers: chunk.buffers }, 'application/octet-stream',
+          'fields=name,generation', this.#context(part));
+        return { name: part, generation: stored.generation };
+      },
+      composePart: async (part, sources) => {
+        const composed = await this.#compose(part, sources, 'application/octet-stream', undefined, 'fields=name,generation', this.#context(part));
+        return { name: part, generation: composed.generation ?? '' };
+      },
+      removePart: (part) => this.remove(part).catch((error: unknown) => {
+        // A part whose upload failed may never have been stored.
+        if (!(error instanceof KeyNotFoundError)) throw error;
+      }),
+      onLeftovers: (names, error) => { this.#options.onLeftoverParts?.(names.map((part) => this.objectUrl(part)), error); },
+    };
+    const partsOf = `${partsPrefix}${metadata.metadata[UPLOAD_ID_KEY]}/`;
+    // Retried after an answer lost in flight, a conditional compose meets 412 although it
+    // landed: the object then carries our upload id.
+    let retries = 0;
+    return uploadInParts(body, partsOf, parts, async (sources) => {
+      try {
+        return attributesOf(await this.#compose(name, sources, contentType, metadata.metadata, query, context, () => { retries += 1; }));
+      } catch (error) {
+        if (!(error instanceof ConflictError) || retries === 0) throw error;
+        return this.#earlierAttemptLanded(metadata, error);
+      }
+    });
+  }
+
+  /** Composes `sources`, in order, into `name` (one request, retried); `query` carries any precondition. */
+  async #compose(
+    name: string,
+    sources: readonly PartObject[],
+    contentType: string,
+    metadata: UploadMetadata['metadata'] | undefined,
+    query: string,
+    context: GcsCallContext,
+    noteRetry?: () => void,
+  ): Promise<GcsObjectResource> {
+    const request = JSON.stringify({
+      sourceObjects: sources.map((source) => ({ name: source.name, generation: source.generation })),
+      destination: metadata === undefined ? { contentType } : { contentType, metadata },
+    });
+    return this.#retrying('write', this.#deadline(), async ({ deadline }) => {
+      const timer = deadlineTimer(deadline, context.target);
+      try {
+        return await this.#http.json<GcsObjectResource>(this.#call('write', 'POST', `${this.#objectPath(name)}/compose?${query}`, timer.signal, context,
+          request, { 'content-type': 'application/json' }));
+      } finally {
+        timer.disarm();
+      }
+    }, noteRetry);
   }
 
   /** A retried write met 412: it succeeded if the object is the one an earlier attempt stored. */
