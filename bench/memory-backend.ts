@@ -2,8 +2,8 @@
  * A minimal, fast, in-memory stand-in for the GCS JSON API, for benchmarks only (never
  * used by the product or its conformance tests). It answers the calls our GCS client
  * makes: media and metadata GET (with ifGenerationMatch / ifGenerationNotMatch), multipart
- * and resumable uploads (MD5 checked, ifGenerationMatch), DELETE, PATCH of the content
- * type, and listing with prefix, delimiter and pages. fake-gcs-server serializes requests,
+ * and resumable uploads (MD5 checked, ifGenerationMatch), compose (ifGenerationMatch),
+ * DELETE, PATCH of the content type, and listing with prefix, delimiter and pages. fake-gcs-server serializes requests,
  * which hides the connector's own cost; this does not.
  *
  * To behave like GCS where large objects are concerned, it can limit every stream (each
@@ -34,7 +34,8 @@ interface StoredObject {
   metageneration: number;
   contentType: string;
   readonly updated: string;
-  readonly md5Base64: string;
+  /** Undefined for a composite, as GCS makes no MD5 for one. */
+  readonly md5Base64: string | undefined;
   readonly metadata: Readonly<Record<string, string>>;
 }
 
@@ -124,7 +125,7 @@ function precondition(query: URLSearchParams, current: StoredObject | undefined)
   return undefined;
 }
 
-function store(name: string, chunks: readonly Buffer[], size: number, contentType: string, metadata: Readonly<Record<string, string>>, md5Base64: string): StoredObject {
+function store(name: string, chunks: readonly Buffer[], size: number, contentType: string, metadata: Readonly<Record<string, string>>, md5Base64: string | undefined): StoredObject {
   if (!objects.has(name)) sortedNames = undefined;
   const object: StoredObject = { name, chunks, size, generation: nextGeneration++, metageneration: 1, contentType, updated: new Date().toISOString(), md5Base64, metadata };
   objects.set(name, object);
@@ -159,7 +160,7 @@ async function download(req: IncomingMessage, res: ServerResponse, object: Store
     ...(range === null ? {} : { 'content-range': `bytes ${start}-${end}/${object.size}` }),
     'x-goog-generation': String(object.generation),
     'x-goog-metageneration': String(object.metageneration),
-    'x-goog-hash': `md5=${object.md5Base64}`,
+    ...(object.md5Base64 === undefined ? {} : { 'x-goog-hash': `md5=${object.md5Base64}` }),
     'last-modified': new Date(object.updated).toUTCString(),
   });
   const startedAt = performance.now();
@@ -233,6 +234,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, origin: string)
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  const composeMatch = /^\/storage\/v1\/b\/[^/]+\/o\/(.+)\/compose$/.exec(path);
+  if (composeMatch?.[1] !== undefined && req.method === 'POST') return compose(req, res, decodeURIComponent(composeMatch[1]), query);
   const objectMatch = /^\/storage\/v1\/b\/[^/]+\/o\/(.+)$/.exec(path);
 
   if (objectMatch?.[1] !== undefined) {
@@ -302,7 +305,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, origin: string)
       if (failed !== undefined) { sendError(res, failed === 304 ? 412 : failed, 'precondition failed'); return; }
       const md5Base64 = md5Of([parts.data]);
       if (parts.metadata.md5Hash !== undefined && parts.metadata.md5Hash !== md5Base64) { sendError(res, 400, 'Provided MD5 hash does not match'); return; }
-      const stored = store(name, [Buffer.from(parts.data)], parts.data.length, typeof parts.metadata.contentType === 'string' ? parts.metadata.contentType : 'application/octet-stream', (parts.metadata.metadata ?? {}) as Record<string, string>, md5Base64);
+      // parts.data is a view of the body just concatenated: stored as it is, uncopied.
+      const stored = store(name, [parts.data], parts.data.length, typeof parts.metadata.contentType === 'string' ? parts.metadata.contentType : 'application/octet-stream', (parts.metadata.metadata ?? {}) as Record<string, string>, md5Base64);
       sendJson(res, 200, resource(stored)); return;
     }
     if (kind === 'resumable' && req.method === 'POST') {
@@ -322,6 +326,26 @@ async function handle(req: IncomingMessage, res: ServerResponse, origin: string)
     }
   }
   sendError(res, 404, `not served by the benchmark backend: ${req.method ?? ''} ${path}`);
+}
+
+/** Concatenates the sources (views, no copies) into `name`; honours ifGenerationMatch on it and each source's generation. */
+async function compose(req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams): Promise<void> {
+  const request = JSON.parse(Buffer.concat(await readBody(req)).toString('utf8')) as {
+    sourceObjects: { name: string; generation?: string }[];
+    destination?: { contentType?: string; metadata?: Record<string, string> };
+  };
+  if (request.sourceObjects.length === 0 || request.sourceObjects.length > 32) { sendError(res, 400, 'compose takes 1 to 32 source objects'); return; }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (const source of request.sourceObjects) {
+    const object = objects.get(source.name);
+    if (object === undefined || (source.generation !== undefined && source.generation !== String(object.generation))) { sendError(res, 404, `No such object: bench/${source.name}`); return; }
+    chunks.push(...object.chunks);
+    size += object.size;
+  }
+  const failed = precondition(query, objects.get(name));
+  if (failed !== undefined) { sendError(res, failed === 304 ? 412 : failed, 'precondition failed'); return; }
+  sendJson(res, 200, resource(store(name, chunks, size, request.destination?.contentType ?? 'application/octet-stream', request.destination?.metadata ?? {}, undefined)));
 }
 
 async function resumablePut(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {

@@ -33,6 +33,7 @@ export interface ConnectorMetrics {
   readonly bytesOut: Counter;
   /** Uploads longer than one chunk, streamed into GCS while they arrived. */
   readonly uploadsStreamed: Counter;
+  readonly uploadsParallel: Counter;
   /** Read cache: reads served from disk after GCS confirmed the generation. */
   readonly cacheHits: Counter;
   /** Read cache: reads downloaded from GCS. */
@@ -77,6 +78,7 @@ export function createConnectorMetrics(budget: MemoryBudget, variant: 'lww' | 'c
     bytesIn: registry.register(new Counter('asya_state_received_bytes_total', 'Request body bytes received from clients.')),
     bytesOut: registry.register(new Counter('asya_state_sent_bytes_total', 'Response body bytes sent to clients.')),
     uploadsStreamed: registry.register(new Counter('asya_state_uploads_streamed_total', 'Uploads longer than one chunk (CONNECTOR_UPLOAD_CHUNK), streamed into a GCS resumable upload while they arrived.')),
+    uploadsParallel: registry.register(new Counter('asya_state_uploads_parallel_total', 'Streamed uploads sent as parts side by side and composed (CONNECTOR_UPLOAD_STREAMS); also counted in asya_state_uploads_streamed_total.')),
     cacheHits: registry.register(new Counter('asya_state_cache_hits_total', 'Reads served from the read cache after GCS confirmed the generation.')),
     cacheMisses: registry.register(new Counter('asya_state_cache_misses_total', 'Reads downloaded from GCS while the read cache is on.')),
     cacheBytesSaved: registry.register(new Counter('asya_state_cache_bytes_saved_total', 'Bytes served from the read cache instead of downloaded.')),

@@ -13,7 +13,7 @@ import { getDirect, objectNames, probeQuirks, putDirect, startEmulator, type Emu
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { recordFigures } from '../helpers/figures.ts';
 import { md5Of, patternedChunks, streamedGet, waitFor } from '../helpers/large-bodies.ts';
-import { request } from '../helpers/socket-http.ts';
+import { metricValue, request } from '../helpers/socket-http.ts';
 
 const MIB = 1024 * 1024;
 const PARTS_PREFIX = '.asya-upload-parts/';
@@ -85,6 +85,7 @@ describe('parallel uploads: parts side by side, composed into the object', () =>
       const size = 40 * MIB;
       const key = `weights/${variant}-model.bin`;
       const since = proxy.seenRequests.length;
+      const parallelBefore = await metricValue(connector(variant).socketPath, 'asya_state_uploads_parallel_total');
       const started = Date.now();
       const put = await request(connector(variant).socketPath, `/keys/${key}`, {
         method: 'PUT',
@@ -94,6 +95,7 @@ describe('parallel uploads: parts side by side, composed into the object', () =>
       const putSeconds = (Date.now() - started) / 1000;
       assert.equal(put.status, 204, put.text());
       assert.equal(partUploads(since), 40, 'one upload per 1 MiB part');
+      assert.equal(await metricValue(connector(variant).socketPath, 'asya_state_uploads_parallel_total'), parallelBefore + 1);
       const seen = composes(since);
       assert.equal(seen.length, 3, 'two intermediate composes (32 + 8 parts), then the object');
       assert.match(seen[0]?.destination ?? '', new RegExp(`^${PARTS_PREFIX.replace('.', '\\.')}[0-9a-f-]{36}/l1-[01]$`));

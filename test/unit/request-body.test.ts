@@ -216,6 +216,48 @@ describe('receiveBody', () => {
   });
 });
 
+describe('receiveBody for a parallel upload', () => {
+  const announced = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+  it('takes a window of up to uploadStreams chunks beside the one received, and makes no MD5 of the whole body', async () => {
+    const budget = new MemoryBudget(1000);
+    const received = await receiveBody(pieces(announced), options({ declaredLength: announced.length, uploadStreams: 3, budget }));
+    const body = chunked(received);
+    assert.equal(body.inParallel, true);
+    assert.equal(budget.used('body'), 4 * CHUNK, 'the chunk being received and three uploading');
+    // Four chunks can be in hand at once; a fifth waits until one is handed back.
+    const held = [await body.next(), await body.next(), await body.next(), await body.next()];
+    const fifth = settled(body.next());
+    await settle();
+    assert.equal(textOf(fifth()), undefined, 'the fifth chunk waits for room in the window');
+    body.done(held[0] as BodyChunk);
+    await settle();
+    const last = fifth();
+    assert.equal(textOf(last), '6789');
+    assert.ok(last !== undefined);
+    assert.equal(last.last, true);
+    assert.equal(last.md5Base64, undefined, 'no MD5 of the whole body: each part is hashed by the store');
+    received.release();
+    assert.equal(budget.used('body'), 0);
+  });
+
+  it('falls back to one session, with the whole MD5, when the budget grants fewer than two uploading chunks', async () => {
+    const budget = new MemoryBudget(2 * CHUNK);
+    const received = await receiveBody(pieces(announced), options({ declaredLength: announced.length, uploadStreams: 4, budget }));
+    const body = chunked(received);
+    assert.equal(body.inParallel, false);
+    const chunks = await allChunks(body);
+    assert.equal(chunks.at(-1)?.md5Base64, md5(announced));
+    received.release();
+  });
+
+  it('leaves a body of unannounced length on one session', async () => {
+    const received = await receiveBody(pieces(announced), options({ uploadStreams: 4 }));
+    assert.equal(chunked(received).inParallel, false);
+    received.release();
+  });
+});
+
 describe('chunkForBudget', () => {
   it('keeps the configured chunk when two fit, and lowers it in 256 KiB steps when not', () => {
     const MIB = 1024 * 1024;

@@ -62,7 +62,10 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
     onAdmitted: () => { acceptBody(req, res); },
   });
   try {
-    if (received.upload.kind === 'chunked') ctx.metrics.uploadsStreamed.inc();
+    if (received.upload.kind === 'chunked') {
+      ctx.metrics.uploadsStreamed.inc();
+      if (received.upload.inParallel) ctx.metrics.uploadsParallel.inc();
+    }
     const attributes = await ctx.service.write(key, received.upload, precondition, contentType);
     sendNoContent(res, { etag: etagOf(attributes.generation) });
   } finally {
