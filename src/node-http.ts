@@ -5,7 +5,8 @@
  * worker_threads: 8 MiB of resident memory the connector never uses (a process loading
  * http, https, net and crypto: 58.2 MiB with ES imports, 50.3 MiB with require).
  * require() reads only the exports named here. Type-only imports of node:http cost
- * nothing and stay as they are.
+ * nothing and stay as they are. The client library uses it too: a handler process that
+ * only talks to its connector should not carry undici either.
  */
 import type * as Http from 'node:http';
 import { createRequire } from 'node:module';

@@ -3,8 +3,9 @@
  * request), and a deadline on waiting: a request fails with ETIMEDOUT when no bytes
  * move for `timeoutMs`, however long the whole transfer takes.
  */
-import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import { Agent, request } from '../node-http.ts';
 
 export interface TransportOptions {
   readonly socketPath: string;
