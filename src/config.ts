@@ -131,7 +131,7 @@ export function loadConfig(env: Env): Config {
     uploadChunkBytes: sizeBetween(env, 'CONNECTOR_UPLOAD_CHUNK', 8 * MIB, UPLOAD_CHUNK_UNIT, 256 * MIB, UPLOAD_CHUNK_UNIT),
     uploadStreams: integer(env, 'CONNECTOR_UPLOAD_STREAMS', 1, 1, 16, 'parts uploading at once'),
     uploadPartsPrefix: partsPrefix(env, 'CONNECTOR_UPLOAD_PARTS_PREFIX'),
-    readRangeBytes: sizeBetween(env, 'CONNECTOR_READ_RANGE', 4 * MIB, 256 * KIB, 256 * MIB),
+    readRangeBytes: sizeBetween(env, 'CONNECTOR_READ_RANGE', 3 * MIB, 256 * KIB, 256 * MIB),
     readStreams: integer(env, 'CONNECTOR_READ_STREAMS', 4, 0, 16, 'ranged reads'),
     maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
     queryReads: integer(env, 'CONNECTOR_QUERY_READS', 32, 1, 64, 'documents'),

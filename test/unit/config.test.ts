@@ -54,7 +54,7 @@ describe('loadConfig', () => {
 
   it('reads large objects in ranges of 256Ki to 256Mi, 0 to 16 at a time', () => {
     const config = loadConfig(required);
-    assert.equal(config.readRangeBytes, 4 * 1024 * 1024);
+    assert.equal(config.readRangeBytes, 3 * 1024 * 1024);
     assert.equal(config.readStreams, 4);
     assert.equal(loadConfig({ ...required, CONNECTOR_READ_STREAMS: '0' }).readStreams, 0);
     for (const [name, value] of [['CONNECTOR_READ_RANGE', '100Ki'], ['CONNECTOR_READ_RANGE', '1Gi'], ['CONNECTOR_READ_STREAMS', '17']] as const) {

@@ -29,6 +29,15 @@ const PIECE_BYTES = 64 * 1024;
  */
 const RANGES_AFTER_BYTES = 256 * 1024;
 
+/**
+ * What one range in flight is charged in the memory budget, as a multiple of its buffer:
+ * the socket buffers it arrives in and the copies written out of it are garbage until
+ * the collector takes them, about as much again. Charged once, a 1 GiB GET right after a
+ * 1 GiB PUT peaked at 122 MiB, and three such GETs at 132 (over the 128 MiB limit);
+ * charged twice, 116 and 117 (docs/memory.md).
+ */
+const RANGE_COST = 2;
+
 /** Why the ranged reads of a download stopped: its reader went away. Never retried. */
 export class DownloadStoppedError extends Error {
   constructor() {
@@ -66,7 +75,7 @@ export function worthRanges(size: number, options: Pick<RangedReadOptions, 'rang
  */
 export function rangedBody(first: Readable, size: number, options: RangedReadOptions): Readable {
   let slots = 0;
-  while (slots < options.streams && options.memory.tryReserve(options.rangeBytes)) slots += 1;
+  while (slots < options.streams && options.memory.tryReserve(options.rangeBytes * RANGE_COST)) slots += 1;
   if (slots === 0) return first;
   return Readable.from(inOrder(first, size, slots, options), { objectMode: false });
 }
@@ -111,7 +120,7 @@ async function* inOrder(first: Readable, size: number, slots: number, options: R
   } finally {
     controller.abort(new DownloadStoppedError());
     first.destroy();
-    options.memory.release(slots * pool.bufferBytes);
+    options.memory.release(slots * pool.bufferBytes * RANGE_COST);
     reclaimLargeBuffers(mark);
   }
 }
