@@ -220,8 +220,8 @@ export class GcsObjectStore implements ObjectStore {
         return { name: part, generation: stored.generation };
       },
       composePart: async (part, sources) => {
-        const composed = await this.#compose(part, sources, 'application/octet-stream', undefined, 'fields=name,generation', this.#context(part));
-        return { name: part, generation: composed.generation ?? '' };
+        const composed = attributesOf(await this.#compose(part, sources, 'application/octet-stream', undefined, 'fields=name,generation', this.#context(part)));
+        return { name: part, generation: composed.generation };
       },
       removePart: (part) => this.remove(part).catch((error: unknown) => {
         // A part whose upload failed may never have been stored.
