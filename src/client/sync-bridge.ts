@@ -2,11 +2,14 @@
  * Synchronous fs calls on state mounts (`readFileSync`, `existsSync`, ...): the call is
  * handed to a worker thread that runs it with its own {@link StateClient}, and this
  * thread blocks on `Atomics.wait` until the worker answers. The worker starts on the
- * first synchronous call and does not keep the process alive.
+ * first synchronous call and does not keep the process alive; `node:worker_threads` is
+ * loaded only then (1.8 MiB of a process that never makes one).
  */
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { StateFsError, type ExistsReason } from './fs-errors.ts';
 import type { StateMount } from './mounts.ts';
 import { StateDirent, StateStats, type DirentData, type StatsData } from './stats.ts';
@@ -46,6 +49,14 @@ export interface SyncWorkerData {
   readonly port: MessagePort;
 }
 
+let workerThreads: typeof WorkerThreads | undefined;
+
+/** node:worker_threads, loaded at the first synchronous call. */
+function threads(): typeof WorkerThreads {
+  workerThreads ??= createRequire(import.meta.url)('node:worker_threads') as typeof WorkerThreads;
+  return workerThreads;
+}
+
 export class SyncBridge {
   readonly #mounts: readonly StateMount[];
   readonly #timeoutMs: number;
@@ -63,7 +74,7 @@ export class SyncBridge {
     const done = new Int32Array(new SharedArrayBuffer(4));
     port.postMessage({ mount, operation, args, done } satisfies SyncRequest);
     Atomics.wait(done, 0, 0);
-    const message = receiveMessageOnPort(port);
+    const message = threads().receiveMessageOnPort(port);
     if (message === undefined) throw new Error('state sync bridge: the worker signalled without an answer');
     return revive(message.message as SyncReply);
   }
@@ -77,12 +88,13 @@ export class SyncBridge {
 
   #start(): MessagePort {
     if (this.#port !== undefined) return this.#port;
+    const { MessageChannel, Worker: WorkerThread } = threads();
     const { port1, port2 } = new MessageChannel();
     // The worker is this module's sibling, compiled (.js) or not (.ts), like this file.
     const here = fileURLToPath(import.meta.url);
     const workerUrl = new URL(`./sync-worker${extname(here)}`, import.meta.url);
     const workerData: SyncWorkerData = { mounts: this.#mounts, timeoutMs: this.#timeoutMs, port: port2 };
-    this.#worker = new Worker(workerUrl, { workerData, transferList: [port2] });
+    this.#worker = new WorkerThread(workerUrl, { workerData, transferList: [port2] });
     this.#worker.unref();
     port1.unref();
     this.#port = port1;
