@@ -182,14 +182,8 @@ describe(`memory bounds with the image's flags (${FULL ? 'full' : 'reduced'} siz
   it('one large PUT streams through in chunks: neither the body nor a disk spool', async () => {
     const size = FULL ? 256 * MIB : 96 * MIB;
     await withImageConnector('lww', {}, async (connector) => {
-      const piece = Buffer.alloc(MIB, 0x5a);
       const started = Date.now();
-      const answer = await request(connector.socketPath, '/keys/large/one.bin', {
-        method: 'PUT',
-        headers: { 'content-length': String(size) },
-        body: (async function* () { for (let sent = 0; sent < size; sent += MIB) yield piece; })(),
-      });
-      assert.equal(answer.status, 204);
+      assert.equal(await putFilled(connector.socketPath, 'large/one.bin', size, 0x5a), 204);
       const stored = await fetch(`${emulator.origin}/storage/v1/b/${bucket}/o/${encodeURIComponent('large/one.bin')}`).then(async (res) => (await res.json()) as { size: string });
       assert.equal(Number(stored.size), size);
       return { body_mib: size / MIB, seconds: (Date.now() - started) / 1000 };
@@ -204,14 +198,8 @@ describe(`memory bounds with the image's flags (${FULL ? 'full' : 'reduced'} siz
     const backend = await startMemoryBackend();
     try {
       await withImageConnector('cas', {}, async (connector) => {
-        const piece = Buffer.alloc(MIB, 0x6b);
         const started = Date.now();
-        const put = await request(connector.socketPath, '/keys/large/then-read.bin', {
-          method: 'PUT',
-          headers: { 'content-length': String(size) },
-          body: (async function* () { for (let sent = 0; sent < size; sent += MIB) yield piece; })(),
-        });
-        assert.equal(put.status, 204);
+        assert.equal(await putFilled(connector.socketPath, 'large/then-read.bin', size, 0x6b), 204);
         const lengths = await Promise.all(Array.from({ length: 3 }, () => new Promise<number>((resolve, reject) => {
           httpGet(connector.socketPath, '/keys/large/then-read.bin', (res) => {
             let length = 0;
@@ -228,6 +216,17 @@ describe(`memory bounds with the image's flags (${FULL ? 'full' : 'reduced'} siz
     }
   });
 });
+
+/** PUTs `size` bytes of `byte` (a multiple of 1 MiB), one reused 1 MiB piece at a time; answers the status. */
+async function putFilled(socketPath: string, key: string, size: number, byte: number): Promise<number> {
+  const piece = Buffer.alloc(MIB, byte);
+  const answer = await request(socketPath, `/keys/${key}`, {
+    method: 'PUT',
+    headers: { 'content-length': String(size) },
+    body: (async function* () { for (let sent = 0; sent < size; sent += MIB) yield piece; })(),
+  });
+  return answer.status;
+}
 
 /** A GET over the Unix socket, streamed (the body is counted, never held). */
 function httpGet(socketPath: string, path: string, onResponse: (res: IncomingMessage) => void): ClientRequest {

@@ -136,3 +136,31 @@ export async function metricValue(socketPath: string, name: string, labels: Read
   }
   return sum;
 }
+
+/** A PUT on a raw socket whose body the test sends piece by piece, when it chooses. */
+export interface RawPut {
+  /** Writes body pieces. */
+  send(pieces: readonly Buffer[]): void;
+  /** What the connector answered so far, as latin1 text. */
+  answer(): string;
+  /** Settles when the connection closed. */
+  readonly closed: Promise<unknown>;
+  /** Cuts the connection (a client that stops). */
+  destroy(): void;
+}
+
+/** Opens a connection and sends the head of a `size`-byte PUT of `key`, with `headers` (CRLF-terminated lines) and `Connection: close`. */
+export async function openRawPut(socketPath: string, key: string, size: number, headers = ''): Promise<RawPut> {
+  const socket = connect(socketPath);
+  let answer = '';
+  socket.on('data', (piece: Buffer) => { answer += piece.toString('latin1'); });
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  socket.write(`PUT /keys/${key} HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n${headers}Connection: close\r\n\r\n`);
+  return {
+    send: (pieces) => { for (const piece of pieces) socket.write(piece); },
+    answer: () => answer,
+    closed,
+    destroy: () => { socket.destroy(); },
+  };
+}

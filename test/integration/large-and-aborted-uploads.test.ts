@@ -10,12 +10,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startConnector, type Connector, withConnector } from '../helpers/connector.ts';
+import { withConnector } from '../helpers/connector.ts';
+import { startVariantConnectors, type VariantConnectors } from '../helpers/variant-connectors.ts';
 import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { recordFigures } from '../helpers/figures.ts';
 import { md5Of, patternedChunks, streamedGet, waitFor } from '../helpers/large-bodies.ts';
-import { metricValue, rawExchange, request } from '../helpers/socket-http.ts';
+import { metricValue, openRawPut, rawExchange, request } from '../helpers/socket-http.ts';
 
 const MIB = 1024 * 1024;
 const CHUNK = 8 * MIB;
@@ -28,7 +29,7 @@ const FIXED_CHUNK = { CONNECTOR_MEMORY_BUDGET: '48Mi', CONNECTOR_UPLOAD_CHUNK: '
 
 let emulator: Emulator;
 let proxy: FaultProxy;
-const connectors: Partial<Record<'lww' | 'cas', Connector>> = {};
+let variants: VariantConnectors;
 const bucket = 'large-objects';
 /** The connectors' TMPDIR: streaming uploads must leave it empty. */
 const tmpRoot = mkdtempSync(join(tmpdir(), 'asya-upload-tmp-'));
@@ -37,23 +38,14 @@ before(async () => {
   emulator = await startEmulator();
   await emulator.createBucket(bucket);
   proxy = await startFaultProxy(emulator.origin);
-  for (const variant of ['lww', 'cas'] as const) {
-    connectors[variant] = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant, env: { TMPDIR: tmpRoot, CONNECTOR_MAX_BODY: '300Mi', ...FIXED_CHUNK } });
-  }
+  variants = await startVariantConnectors({ emulatorOrigin: proxy.origin, bucket, env: { TMPDIR: tmpRoot, CONNECTOR_MAX_BODY: '300Mi', ...FIXED_CHUNK } });
   console.log('# fake-gcs-server v1.56 finalizes an upload on any status query and checks no x-goog-hash: the fault proxy answers status queries as GCS does, and the MD5 sent at finalization is checked here, not by the emulator');
 });
 after(async () => {
-  await connectors.lww?.stop();
-  await connectors.cas?.stop();
+  await variants.stop();
   await proxy.close();
   await emulator.stop();
 });
-
-function connector(variant: 'lww' | 'cas'): Connector {
-  const found = connectors[variant];
-  if (found === undefined) throw new Error(`no ${variant} connector`);
-  return found;
-}
 
 /** The chunk PUTs of the session that `name` was uploaded through, in order. */
 function chunkPuts(since: number): { range: string; hash: string | undefined }[] {
@@ -66,7 +58,7 @@ describe('large objects stream through a resumable upload, without local disk', 
   for (const variant of ['lww', 'cas'] as const) {
     it(`${variant}: a 256 MiB PUT goes up in 8 MiB chunks with the MD5 on the last, and GET returns it byte-exact`, async () => {
       const size = 256 * MIB;
-      const c = connector(variant);
+      const c = variants.of(variant);
       const key = `big/${variant}-model.bin`;
       const since = proxy.seenRequests.length;
       const streamedBefore = await metricValue(c.socketPath, 'asya_state_uploads_streamed_total');
@@ -97,7 +89,7 @@ describe('large objects stream through a resumable upload, without local disk', 
   it('a chunked (unannounced) body streams too: every chunk open-ended, the last with the total', async () => {
     const size = 20 * MIB + 123;
     const since = proxy.seenRequests.length;
-    const put = await request(connector('lww').socketPath, '/keys/big/chunked.bin', { method: 'PUT', body: patternedChunks(size, 300_000) as unknown as AsyncIterable<Buffer> });
+    const put = await request(variants.of('lww').socketPath, '/keys/big/chunked.bin', { method: 'PUT', body: patternedChunks(size, 300_000) as unknown as AsyncIterable<Buffer> });
     assert.equal(put.status, 204, put.text());
     assert.deepEqual(chunkPuts(since).map((p) => p.range), [`bytes 0-${CHUNK - 1}/*`, `bytes ${CHUNK}-${2 * CHUNK - 1}/*`, `bytes ${2 * CHUNK}-${size - 1}/${size}`]);
     assert.equal(md5Of([(await getDirect(emulator, bucket, 'big/chunked.bin')) ?? Buffer.alloc(0)]), md5Of(patternedChunks(size, 300_000)));
@@ -106,7 +98,7 @@ describe('large objects stream through a resumable upload, without local disk', 
   it('a body of one chunk or less goes in one multipart request', async () => {
     const size = CHUNK;
     const since = proxy.seen.length;
-    const put = await request(connector('lww').socketPath, '/keys/big/one-chunk.bin', { method: 'PUT', body: Buffer.concat([...patternedChunks(size)]) });
+    const put = await request(variants.of('lww').socketPath, '/keys/big/one-chunk.bin', { method: 'PUT', body: Buffer.concat([...patternedChunks(size)]) });
     assert.equal(put.status, 204);
     const uploads = proxy.seen.slice(since).filter((line) => line.includes('/upload/'));
     assert.equal(uploads.length, 1);
@@ -118,7 +110,7 @@ describe('large objects stream through a resumable upload, without local disk', 
 describe('streamed uploads that fail leave nothing', () => {
   it('a client that stops at half: the session is cancelled, no object, the connector serving', async () => {
     const since = proxy.seenRequests.length;
-    const socket = connect(connector('lww').socketPath);
+    const socket = connect(variants.of('lww').socketPath);
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     socket.write(`PUT /keys/cut/half.bin HTTP/1.1\r\nHost: x\r\nContent-Length: ${64 * MIB}\r\n\r\n`);
     for (const piece of patternedChunks(32 * MIB)) {
@@ -128,7 +120,7 @@ describe('streamed uploads that fail leave nothing', () => {
     socket.destroy();
     await waitFor(() => proxy.seenRequests.slice(since).some((seen) => seen.method === 'DELETE' && seen.url.includes('upload_id=')), 'the session to be cancelled');
     assert.equal(await getDirect(emulator, bucket, 'cut/half.bin'), undefined);
-    assert.equal((await request(connector('lww').socketPath, '/healthz')).status, 200);
+    assert.equal((await request(variants.of('lww').socketPath, '/healthz')).status, 200);
   });
 
   it('a streamed body over CONNECTOR_MAX_BODY: 413, the session cancelled, nothing stored', async () => {
@@ -148,19 +140,15 @@ describe('streamed uploads that fail leave nothing', () => {
     const generation = await putDirect(emulator, bucket, key, 'v1');
     const since = proxy.seenRequests.length;
     const size = 24 * MIB;
-    const socket = connect(connector('cas').socketPath);
-    let answer = '';
-    socket.on('data', (piece: Buffer) => { answer += piece.toString('latin1'); });
-    await new Promise<void>((resolve) => socket.once('connect', resolve));
-    socket.write(`PUT /keys/${key} HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\nIf-Match: "${generation}"\r\nConnection: close\r\n\r\n`);
+    const put = await openRawPut(variants.of('cas').socketPath, key, size, `If-Match: "${generation}"\r\n`);
     const pieces = [...patternedChunks(size)];
-    for (const piece of pieces.slice(0, 12)) socket.write(piece);
+    put.send(pieces.slice(0, 12));
     await waitFor(() => chunkPuts(since).length >= 1, 'the first chunk to reach GCS');
     await putDirect(emulator, bucket, key, 'the other writer');
-    for (const piece of pieces.slice(12)) socket.write(piece);
-    await new Promise((resolve) => socket.once('close', resolve));
-    assert.match(answer, /^HTTP\/1\.1 409 /, answer.slice(0, 200));
-    assert.match(answer, /"error":"conflict"/);
+    put.send(pieces.slice(12));
+    await put.closed;
+    assert.match(put.answer(), /^HTTP\/1\.1 409 /, put.answer().slice(0, 200));
+    assert.match(put.answer(), /"error":"conflict"/);
     assert.equal((await getDirect(emulator, bucket, key))?.toString(), 'the other writer');
   });
 });
@@ -171,7 +159,7 @@ describe('a chunk that fails in flight resumes from what GCS holds', () => {
     const since = proxy.seenRequests.length;
     const queriesBefore = proxy.statusQueries;
     proxy.inject((req) => String(req.headers['content-range']).startsWith(`bytes ${CHUNK}-`), { kind: 'status', status: 503 });
-    const put = await request(connector('cas').socketPath, '/keys/resume/503.bin', { method: 'PUT', body: patternedChunks(size) as unknown as AsyncIterable<Buffer>, headers: { 'content-length': String(size) } });
+    const put = await request(variants.of('cas').socketPath, '/keys/resume/503.bin', { method: 'PUT', body: patternedChunks(size) as unknown as AsyncIterable<Buffer>, headers: { 'content-length': String(size) } });
     assert.equal(put.status, 204, put.text());
     assert.equal(proxy.statusQueries, queriesBefore + 1, 'one status query');
     assert.deepEqual(chunkPuts(since).map((p) => p.range), [
@@ -188,7 +176,7 @@ describe('a chunk that fails in flight resumes from what GCS holds', () => {
     const size = 20 * MIB;
     const since = proxy.seenRequests.length;
     proxy.inject((req) => String(req.headers['content-range']).startsWith(`bytes ${CHUNK}-`), { kind: 'lose-answer' });
-    const put = await request(connector('lww').socketPath, '/keys/resume/lost.bin', { method: 'PUT', body: patternedChunks(size) as unknown as AsyncIterable<Buffer>, headers: { 'content-length': String(size) } });
+    const put = await request(variants.of('lww').socketPath, '/keys/resume/lost.bin', { method: 'PUT', body: patternedChunks(size) as unknown as AsyncIterable<Buffer>, headers: { 'content-length': String(size) } });
     assert.equal(put.status, 204, put.text());
     assert.deepEqual(chunkPuts(since).map((p) => p.range), [
       `bytes 0-${CHUNK - 1}/${size}`,
@@ -202,7 +190,7 @@ describe('a chunk that fails in flight resumes from what GCS holds', () => {
   it('the last chunk\'s answer lost after GCS stored the object: the status answers the object, the PUT succeeds', async () => {
     const size = 12 * MIB;
     proxy.inject((req) => String(req.headers['content-range']).startsWith(`bytes ${CHUNK}-`), { kind: 'lose-answer' });
-    const put = await request(connector('cas').socketPath, '/keys/resume/lost-last.bin', { method: 'PUT', body: patternedChunks(size) as unknown as AsyncIterable<Buffer>, headers: { 'content-length': String(size) } });
+    const put = await request(variants.of('cas').socketPath, '/keys/resume/lost-last.bin', { method: 'PUT', body: patternedChunks(size) as unknown as AsyncIterable<Buffer>, headers: { 'content-length': String(size) } });
     assert.equal(put.status, 204, put.text());
     assert.equal(md5Of([(await getDirect(emulator, bucket, 'resume/lost-last.bin')) ?? Buffer.alloc(0)]), md5Of(patternedChunks(size)));
   });
@@ -211,31 +199,31 @@ describe('a chunk that fails in flight resumes from what GCS holds', () => {
 describe('bodies cut short', () => {
   it('a client gone before Content-Length is reached: no object, connector serving', async () => {
     await new Promise<void>((resolve) => {
-      const socket = connect(connector('cas').socketPath, () => {
+      const socket = connect(variants.of('cas').socketPath, () => {
         socket.write(`PUT /keys/cut/content-length HTTP/1.1\r\nHost: x\r\nContent-Length: ${6 * MIB}\r\n\r\n`);
         for (const piece of patternedChunks(3 * MIB)) socket.write(piece);
         socket.end(resolve);
       });
     });
-    assert.equal((await request(connector('cas').socketPath, '/healthz')).status, 200);
+    assert.equal((await request(variants.of('cas').socketPath, '/healthz')).status, 200);
     assert.equal(await getDirect(emulator, bucket, 'cut/content-length'), undefined);
   });
 
   it('a socket closed mid-chunked-body: no object', async () => {
     await new Promise<void>((resolve) => {
-      const socket = connect(connector('cas').socketPath, () => {
+      const socket = connect(variants.of('cas').socketPath, () => {
         socket.write('PUT /keys/cut/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
         for (const piece of patternedChunks(3 * MIB)) socket.write(`${piece.length.toString(16)}\r\n${piece.toString('latin1')}\r\n`, 'latin1');
         socket.destroy();
         resolve();
       });
     });
-    assert.equal((await request(connector('cas').socketPath, '/healthz')).status, 200);
+    assert.equal((await request(variants.of('cas').socketPath, '/healthz')).status, 200);
     assert.equal(await getDirect(emulator, bucket, 'cut/chunked'), undefined);
   });
 
   it('Expect: 100-continue: an upload over the limit is refused before its body is sent; an accepted one gets 100 first', async () => {
-    const socketPath = connector('cas').socketPath;
+    const socketPath = variants.of('cas').socketPath;
     const socket = connect(socketPath);
     let received = '';
     socket.on('data', (piece: Buffer) => { received += piece.toString('latin1'); });
@@ -264,14 +252,14 @@ describe('bodies cut short', () => {
         ? 'PUT /keys/bad//key HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n'
         : `PUT /keys/bad//key HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`;
       const payload = chunked ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]) : body;
-      const raw = await rawExchange(connector('cas').socketPath, Buffer.concat([Buffer.from(head), payload]), { waitMs: 5_000 });
+      const raw = await rawExchange(variants.of('cas').socketPath, Buffer.concat([Buffer.from(head), payload]), { waitMs: 5_000 });
       assert.match(raw, /^HTTP\/1\.1 400 /, `round ${round} (${chunked ? 'chunked' : 'Content-Length'}): ${JSON.stringify(raw.slice(0, 80))}`);
       assert.match(raw, /"error":"bad_request"/);
     }
   });
 
   it('broken chunking is answered 400 with JSON, and nothing is stored', async () => {
-    const answer = await rawExchange(connector('cas').socketPath,
+    const answer = await rawExchange(variants.of('cas').socketPath,
       'PUT /keys/cut/garbage HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ-not-hex\r\n\r\n');
     assert.match(answer, /^HTTP\/1\.1 400 /);
     assert.match(answer, /"error":"bad_request"/);
@@ -280,7 +268,7 @@ describe('bodies cut short', () => {
 
   it('a Content-Length body that ends early with the request still open is never uploaded', async () => {
     // The client half-closes after fewer bytes than announced.
-    const answer = await rawExchange(connector('cas').socketPath,
+    const answer = await rawExchange(variants.of('cas').socketPath,
       'PUT /keys/cut/half HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-twenty-bytes...', { endAfterWrite: true });
     assert.ok(!answer.includes(' 204 '), 'never acknowledged as stored');
     assert.equal(await getDirect(emulator, bucket, 'cut/half'), undefined);

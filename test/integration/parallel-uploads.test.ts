@@ -6,14 +6,13 @@
  * upload overtaken by another writer ends in 409 and the other writer's object stays.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startConnector, type Connector } from '../helpers/connector.ts';
+import { startVariantConnectors, type VariantConnectors } from '../helpers/variant-connectors.ts';
 import { getDirect, objectNames, probeQuirks, putDirect, startEmulator, type Emulator, type EmulatorQuirks } from '../helpers/emulator.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { recordFigures } from '../helpers/figures.ts';
 import { md5Of, patternedChunks, streamedGet, waitFor } from '../helpers/large-bodies.ts';
-import { metricValue, request } from '../helpers/socket-http.ts';
+import { metricValue, openRawPut, request } from '../helpers/socket-http.ts';
 
 const MIB = 1024 * 1024;
 const PARTS_PREFIX = '.asya-upload-parts/';
@@ -23,7 +22,7 @@ const PARALLEL = { CONNECTOR_UPLOAD_STREAMS: '4', CONNECTOR_UPLOAD_CHUNK: '1Mi',
 let emulator: Emulator;
 let proxy: FaultProxy;
 let quirks: EmulatorQuirks;
-const connectors: Partial<Record<'lww' | 'cas', Connector>> = {};
+let variants: VariantConnectors;
 const bucket = 'parallel-uploads';
 
 before(async () => {
@@ -31,22 +30,13 @@ before(async () => {
   await emulator.createBucket(bucket);
   quirks = await probeQuirks(emulator, bucket);
   proxy = await startFaultProxy(emulator.origin);
-  for (const variant of ['lww', 'cas'] as const) {
-    connectors[variant] = await startConnector({ emulatorOrigin: proxy.origin, bucket, variant, env: PARALLEL });
-  }
+  variants = await startVariantConnectors({ emulatorOrigin: proxy.origin, bucket, env: PARALLEL });
 });
 after(async () => {
-  await connectors.lww?.stop();
-  await connectors.cas?.stop();
+  await variants.stop();
   await proxy.close();
   await emulator.stop();
 });
-
-function connector(variant: 'lww' | 'cas'): Connector {
-  const found = connectors[variant];
-  if (found === undefined) throw new Error(`no ${variant} connector`);
-  return found;
-}
 
 /** Part uploads (multipart POSTs) the proxy saw since `since`. */
 function partUploads(since: number): number {
@@ -68,26 +58,15 @@ async function partsLeft(): Promise<string[]> {
   return (await objectNames(emulator, bucket)).filter((name) => name.startsWith(PARTS_PREFIX));
 }
 
-/** Sends the first `sentBytes` of a `size`-byte PUT on a raw socket; answers the socket and what it receives. */
-async function startRawPut(socketPath: string, key: string, size: number, headers: string): Promise<{ send: (pieces: Buffer[]) => void; answer: () => string; closed: Promise<unknown>; destroy: () => void }> {
-  const socket = connect(socketPath);
-  let answer = '';
-  socket.on('data', (piece: Buffer) => { answer += piece.toString('latin1'); });
-  const closed = new Promise((resolve) => socket.once('close', resolve));
-  await new Promise<void>((resolve) => socket.once('connect', resolve));
-  socket.write(`PUT /keys/${key} HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n${headers}Connection: close\r\n\r\n`);
-  return { send: (pieces) => { for (const piece of pieces) socket.write(piece); }, answer: () => answer, closed, destroy: () => socket.destroy() };
-}
-
 describe('parallel uploads: parts side by side, composed into the object', () => {
   for (const variant of ['lww', 'cas'] as const) {
     it(`${variant}: a 40 MiB PUT goes up as 40 parts, composed 32 at a time, and GET returns it byte-exact; no part is left`, async () => {
       const size = 40 * MIB;
       const key = `weights/${variant}-model.bin`;
       const since = proxy.seenRequests.length;
-      const parallelBefore = await metricValue(connector(variant).socketPath, 'asya_state_uploads_parallel_total');
+      const parallelBefore = await metricValue(variants.of(variant).socketPath, 'asya_state_uploads_parallel_total');
       const started = Date.now();
-      const put = await request(connector(variant).socketPath, `/keys/${key}`, {
+      const put = await request(variants.of(variant).socketPath, `/keys/${key}`, {
         method: 'PUT',
         body: patternedChunks(size) as unknown as AsyncIterable<Buffer>,
         headers: { 'content-length': String(size), 'content-type': 'application/x-model' },
@@ -95,7 +74,7 @@ describe('parallel uploads: parts side by side, composed into the object', () =>
       const putSeconds = (Date.now() - started) / 1000;
       assert.equal(put.status, 204, put.text());
       assert.equal(partUploads(since), 40, 'one upload per 1 MiB part');
-      assert.equal(await metricValue(connector(variant).socketPath, 'asya_state_uploads_parallel_total'), parallelBefore + 1);
+      assert.equal(await metricValue(variants.of(variant).socketPath, 'asya_state_uploads_parallel_total'), parallelBefore + 1);
       const seen = composes(since);
       assert.equal(seen.length, 3, 'two intermediate composes (32 + 8 parts), then the object');
       assert.match(seen[0]?.destination ?? '', new RegExp(`^${PARTS_PREFIX.replace('.', '\\.')}[0-9a-f-]{36}/l1-[01]$`));
@@ -103,11 +82,11 @@ describe('parallel uploads: parts side by side, composed into the object', () =>
 
       const expected = md5Of(patternedChunks(size));
       assert.equal(md5Of([(await getDirect(emulator, bucket, key)) ?? Buffer.alloc(0)]), expected);
-      assert.deepEqual(await streamedGet(connector(variant).socketPath, key), { status: 200, length: String(size), bytes: size, md5: expected });
-      const head = await request(connector(variant).socketPath, `/keys/${key}`, { method: 'HEAD' });
+      assert.deepEqual(await streamedGet(variants.of(variant).socketPath, key), { status: 200, length: String(size), bytes: size, md5: expected });
+      const head = await request(variants.of(variant).socketPath, `/keys/${key}`, { method: 'HEAD' });
       assert.equal(head.headers['content-type'], 'application/x-model');
       assert.deepEqual(await partsLeft(), [], 'every part and intermediate object was deleted');
-      recordFigures(`40 MiB parallel PUT (${variant}, 4 streams of 1 MiB parts)`, { bytes: size, put_seconds: putSeconds, peak_rss_mib: connector(variant).peakRssMiB() });
+      recordFigures(`40 MiB parallel PUT (${variant}, 4 streams of 1 MiB parts)`, { bytes: size, put_seconds: putSeconds, peak_rss_mib: variants.of(variant).peakRssMiB() });
     });
   }
 
@@ -115,7 +94,7 @@ describe('parallel uploads: parts side by side, composed into the object', () =>
     const size = 6 * MIB;
     const since = proxy.seenRequests.length;
     proxy.inject((req) => req.method === 'POST' && String(req.url).includes('uploadType=multipart'), { kind: 'status', status: 503 });
-    const put = await request(connector('lww').socketPath, '/keys/weights/retried.bin', { method: 'PUT', body: patternedChunks(size) as unknown as AsyncIterable<Buffer>, headers: { 'content-length': String(size) } });
+    const put = await request(variants.of('lww').socketPath, '/keys/weights/retried.bin', { method: 'PUT', body: patternedChunks(size) as unknown as AsyncIterable<Buffer>, headers: { 'content-length': String(size) } });
     assert.equal(put.status, 204, put.text());
     assert.equal(partUploads(since), 7, 'six parts, one of them twice');
     assert.equal(md5Of([(await getDirect(emulator, bucket, 'weights/retried.bin')) ?? Buffer.alloc(0)]), md5Of(patternedChunks(size)));
@@ -124,7 +103,7 @@ describe('parallel uploads: parts side by side, composed into the object', () =>
 
   it('a body without Content-Length streams through one resumable session, as without parallel uploads', async () => {
     const since = proxy.seenRequests.length;
-    const put = await request(connector('lww').socketPath, '/keys/weights/unannounced.bin', { method: 'PUT', body: patternedChunks(3 * MIB) as unknown as AsyncIterable<Buffer> });
+    const put = await request(variants.of('lww').socketPath, '/keys/weights/unannounced.bin', { method: 'PUT', body: patternedChunks(3 * MIB) as unknown as AsyncIterable<Buffer> });
     assert.equal(put.status, 204, put.text());
     assert.equal(composes(since).length, 0);
     assert.ok(proxy.seenRequests.slice(since).some((seen) => seen.url.includes('uploadType=resumable')), 'a resumable session was opened');
@@ -134,7 +113,7 @@ describe('parallel uploads: parts side by side, composed into the object', () =>
     const size = 24 * MIB;
     const key = 'weights/stopped.bin';
     const since = proxy.seenRequests.length;
-    const put = await startRawPut(connector('cas').socketPath, key, size, '');
+    const put = await openRawPut(variants.of('cas').socketPath, key, size, '');
     put.send([...patternedChunks(size / 2)]);
     await waitFor(() => partUploads(since) >= 8, 'parts of the first half to be uploaded');
     put.destroy();
@@ -142,7 +121,7 @@ describe('parallel uploads: parts side by side, composed into the object', () =>
     await waitFor(async () => (await partsLeft()).length === 0, 'the parts of the stopped upload to be deleted');
     assert.equal(await getDirect(emulator, bucket, key), undefined, 'no object');
     assert.equal(composes(since).length, 0, 'nothing was composed');
-    const health = await request(connector('cas').socketPath, '/healthz');
+    const health = await request(variants.of('cas').socketPath, '/healthz');
     assert.equal(health.status, 200, 'the connector keeps serving');
   });
 
@@ -155,7 +134,7 @@ describe('parallel uploads: parts side by side, composed into the object', () =>
     }
     const size = 12 * MIB;
     const since = proxy.seenRequests.length;
-    const put = await startRawPut(connector('cas').socketPath, key, size, `If-Match: "${generation}"\r\n`);
+    const put = await openRawPut(variants.of('cas').socketPath, key, size, `If-Match: "${generation}"\r\n`);
     const pieces = [...patternedChunks(size)];
     put.send(pieces.slice(0, 6));
     await waitFor(() => partUploads(since) >= 1, 'the first part to reach GCS');

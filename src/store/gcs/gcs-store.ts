@@ -187,16 +187,8 @@ export class GcsObjectStore implements ObjectStore {
 
   async #writeWhole(name: string, body: WholeBody, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
     const metadata: UploadMetadata = { name, contentType, md5Hash: body.md5Base64, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
-    // Only transient failures are retried, so a retry means an earlier attempt may have
-    // reached GCS and lost only its answer.
-    let retries = 0;
-    try {
-      const resource = await this.#retrying('write', Number.POSITIVE_INFINITY, () => this.#multipartUpload(body, metadata, query, context), () => { retries += 1; });
-      return attributesOf(resource);
-    } catch (error) {
-      if (!(error instanceof ConflictError) || retries === 0) throw error;
-      return this.#earlierAttemptLanded(metadata, error);
-    }
+    return this.#landedOnce(metadata, (noteRetry) =>
+      this.#retrying('write', Number.POSITIVE_INFINITY, () => this.#multipartUpload(body, metadata, query, context), noteRetry));
   }
 
   /** A lost answer needs no read-back here: the session itself says whether it finalized. */
@@ -230,17 +222,8 @@ export class GcsObjectStore implements ObjectStore {
       onLeftovers: (names, error) => { this.#options.onLeftoverParts?.(names.map((part) => this.objectUrl(part)), error); },
     };
     const partsOf = `${partsPrefix}${metadata.metadata[UPLOAD_ID_KEY]}/`;
-    // Retried after an answer lost in flight, a conditional compose meets 412 although it
-    // landed: the object then carries our upload id.
-    let retries = 0;
-    return uploadInParts(body, partsOf, parts, async (sources) => {
-      try {
-        return attributesOf(await this.#compose(name, sources, contentType, metadata.metadata, query, context, () => { retries += 1; }));
-      } catch (error) {
-        if (!(error instanceof ConflictError) || retries === 0) throw error;
-        return this.#earlierAttemptLanded(metadata, error);
-      }
-    });
+    return uploadInParts(body, partsOf, parts, (sources) =>
+      this.#landedOnce(metadata, (noteRetry) => this.#compose(name, sources, contentType, metadata.metadata, query, context, noteRetry)));
   }
 
   /** Composes `sources`, in order, into `name` (one request, retried); `query` carries any precondition. */
@@ -257,24 +240,26 @@ export class GcsObjectStore implements ObjectStore {
       sourceObjects: sources.map((source) => ({ name: source.name, generation: source.generation })),
       destination: metadata === undefined ? { contentType } : { contentType, metadata },
     });
-    return this.#retrying('write', this.#deadline(), async ({ deadline }) => {
-      const timer = deadlineTimer(deadline, context.target);
-      try {
-        return await this.#http.json<GcsObjectResource>(this.#call('write', 'POST', `${this.#objectPath(name)}/compose?${query}`, timer.signal, context,
-          request, { 'content-type': 'application/json' }));
-      } finally {
-        timer.disarm();
-      }
-    }, noteRetry);
+    return this.#jsonCall<GcsObjectResource>('write', 'POST', `${this.#objectPath(name)}/compose?${query}`, context,
+      request, { 'content-type': 'application/json' }, undefined, noteRetry);
   }
 
-  /** A retried write met 412: it succeeded if the object is the one an earlier attempt stored. */
-  async #earlierAttemptLanded(metadata: UploadMetadata, conflict: ConflictError): Promise<ObjectAttributes> {
-    const current = await this.#statResource(metadata.name).catch(() => undefined);
-    if (current?.metadata?.[UPLOAD_ID_KEY] === metadata.metadata[UPLOAD_ID_KEY] && current.md5Hash === metadata.md5Hash) {
-      return attributesOf(current);
+  /**
+   * Runs `write`, which stores `metadata`'s object in one request, retried. Only transient
+   * failures are retried, so a retry means an earlier attempt may have reached GCS and lost
+   * only its answer; a conditional retry then meets 412 although the write landed. The
+   * object is read back: if it carries our upload id and MD5, the write succeeded.
+   */
+  async #landedOnce(metadata: UploadMetadata, write: (noteRetry: () => void) => Promise<GcsObjectResource>): Promise<ObjectAttributes> {
+    let retries = 0;
+    try {
+      return attributesOf(await write(() => { retries += 1; }));
+    } catch (error) {
+      if (!(error instanceof ConflictError) || retries === 0) throw error;
+      const current = await this.#statResource(metadata.name).catch(() => undefined);
+      if (current?.metadata?.[UPLOAD_ID_KEY] === metadata.metadata[UPLOAD_ID_KEY] && current.md5Hash === metadata.md5Hash) return attributesOf(current);
+      throw error;
     }
-    throw conflict;
   }
 
   async remove(name: string, ifGenerationMatch?: string): Promise<void> {
@@ -385,6 +370,7 @@ export class GcsObjectStore implements ObjectStore {
     body?: string,
     headers?: Record<string, string>,
     deadline = this.#deadline(),
+    noteRetry?: () => void,
   ): Promise<T> {
     return this.#retrying(op, deadline, async ({ deadline }) => {
       const timer = deadlineTimer(deadline, context.target);
@@ -393,7 +379,7 @@ export class GcsObjectStore implements ObjectStore {
       } finally {
         timer.disarm();
       }
-    });
+    }, noteRetry);
   }
 
   async #retrying<T>(op: string, deadline: number, attempt: (info: AttemptInfo) => Promise<T>, noteRetry?: () => void): Promise<T> {
