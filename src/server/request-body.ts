@@ -24,6 +24,14 @@ import type { BodyChunk, ChunkedBody, UploadBody } from '../state/state-service.
 import { BufferPool } from '../buffer-pool.ts';
 import { UPLOAD_CHUNK_UNIT } from '../config.ts';
 
+/**
+ * A whole body at least this large is followed by a collection when it is dropped: its
+ * socket buffers may have grown old while it arrived, and V8 would free them only after
+ * tens of MiB more (24 PUTs of 4 MiB held open: the peak depended on whether V8 happened
+ * to be marking its old generation when they ended; docs/memory.md).
+ */
+const RECLAIM_WHOLE_BODY_BYTES = 1024 * 1024;
+
 export interface BodyOptions {
   /** Size of every chunk of a streamed body but the last (CONNECTOR_UPLOAD_CHUNK). */
   readonly chunkBytes: number;
@@ -76,7 +84,7 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
   const release = (): void => {
     budget.release(reserved, 'body');
     reserved = 0;
-    if (streamed) reclaimLargeBuffers(mark);
+    if (streamed || reader.total >= RECLAIM_WHOLE_BODY_BYTES) reclaimLargeBuffers(mark);
     streamed = false;
   };
   const reader = new BodyReader(source[Symbol.asyncIterator](), options, !inParallel);
