@@ -1,6 +1,6 @@
 /**
  * Memory under load and hostile input, measured as a pod runs the connector: the compiled
- * dist/main.js with the image's V8 flags (`--max-semi-space-size=2 --max-old-space-size=64`).
+ * dist/connector.js with the image's V8 flags (`--max-semi-space-size=2 --max-old-space-size=64`).
  * Each row starts a fresh connector, applies one load from docs/reliability.md's table,
  * and checks that the process is still serving, that what it answered is true, and that
  * its peak resident set stayed under the seed's 128Mi limit. Sizes are full under

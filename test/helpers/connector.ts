@@ -47,7 +47,7 @@ export interface ConnectorOptions {
   readonly socketPath?: string;
   /** Told of each output line as it arrives (the local demo shows them). */
   readonly onLine?: (line: string) => void;
-  /** Node arguments instead of `npm start`'s (the benchmarks run the compiled dist/main.js). */
+  /** Node arguments instead of `npm start`'s (the benchmarks run the compiled dist/connector.js). */
   readonly args?: readonly string[];
   /**
    * Run in a process group of its own, so that a terminal's Ctrl-C (SIGINT to the whole

@@ -109,7 +109,7 @@ describe('the image build and start steps, run outside Docker', () => {
   after(async () => { await emulator.stop(); });
 
   it('keeps production dependencies only, and reports the size it adds to the base image', () => {
-    for (const dev of ['typescript', 'eslint', 'node', '@types/node', 'undici']) {
+    for (const dev of ['typescript', 'eslint', 'node', '@types/node', 'undici', 'esbuild']) {
       assert.equal(existsSync(join(runtimeDir, 'node_modules', dev)), false, `${dev} is not in the image`);
     }
     for (const needed of ['google-auth-library']) assert.ok(existsSync(join(runtimeDir, 'node_modules', needed)), `${needed} is in the image`);

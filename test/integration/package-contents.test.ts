@@ -19,7 +19,7 @@ describe('the npm package', () => {
     const files = (JSON.parse(packed.stdout) as { files: { path: string }[] }[])[0]?.files.map((file) => file.path) ?? [];
     const tops = new Set(files.map((path) => path.split('/')[0]));
     assert.deepEqual([...tops].sort(), ['README.md', 'dist', 'docs', 'package.json']);
-    for (const entry of ['dist/main.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/register.js', 'dist/cli/main.js']) {
+    for (const entry of ['dist/main.js', 'dist/connector.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/register.js', 'dist/cli/main.js']) {
       assert.ok(files.includes(entry), `${entry} is in the package`);
     }
   });
