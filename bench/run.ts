@@ -298,11 +298,16 @@ async function startupAndIdle(origin: string, bucket: string, nodeArgs: readonly
   return { readyMs: round1(median(readies)), idleRss: idle.rss, idleAnon: idle.anon, idleFile: idle.file };
 }
 
+/** How long a connector is left without requests before its settled idle memory is read. */
+const SETTLE_MS = 30_000;
+
 /**
  * Idle memory in production mode: credentials from a metadata-server stand-in, GCS at a
- * custom endpoint (GCS_ENDPOINT), measured after a few requests as a pod's connector is.
+ * custom endpoint (GCS_ENDPOINT), measured 2 s after a few requests as a pod's connector
+ * is, and again once V8's memory reducer has run (it shrinks the heap after some 10–20 s
+ * without allocation), which is what a pod between bursts holds.
  */
-async function productionIdle(origin: string, bucket: string): Promise<{ rss: number; anon: number; file: number }> {
+async function productionIdle(origin: string, bucket: string): Promise<{ rss: number; anon: number; file: number; settledRss: number }> {
   const metadata = await startMetadataServer();
   const connector = await startConnector({ emulatorOrigin: '', bucket, variant: 'cas', args: DIST_ARGS, env: productionEnv(origin, metadata) });
   try {
@@ -315,7 +320,9 @@ async function productionIdle(origin: string, bucket: string): Promise<{ rss: nu
     path.close();
     await sleep(2000);
     const pid = connector.process.pid ?? 0;
-    return residentMiB(pid);
+    const afterRequests = residentMiB(pid);
+    await sleep(SETTLE_MS);
+    return { ...afterRequests, settledRss: residentMiB(pid).rss };
   } finally {
     await connector.stop();
     metadata.close();
@@ -369,7 +376,7 @@ try {
   const src = await startupAndIdle(memory.origin, 'bench', SRC_ARGS);
   log(`\n[start] ready ${dist.readyMs} ms, idle RSS ${dist.idleRss} MiB (anon ${dist.idleAnon}, file ${dist.idleFile}); from src/main.ts: ready ${src.readyMs} ms, idle ${src.idleRss} MiB`);
   const production = await productionIdle(memory.origin, 'bench');
-  log(`[idle, production mode] RSS ${production.rss} MiB (anon ${production.anon}, file ${production.file})`);
+  log(`[idle, production mode] RSS ${production.rss} MiB (anon ${production.anon}, file ${production.file}); after ${SETTLE_MS / 1000} s more without requests: ${production.settledRss} MiB`);
   const cas = await casMemory(memory.origin, 'bench');
   const readCache = await readCacheRuns(memory, 'bench');
   const results = {
@@ -389,6 +396,7 @@ try {
     idle_rss_production_mib: production.rss,
     idle_rss_production_anon_mib: production.anon,
     idle_rss_production_file_mib: production.file,
+    idle_rss_production_settled_mib: production.settledRss,
     ready_ms_src: src.readyMs,
     idle_rss_mib_src: src.idleRss,
     cas_keys_read: cas.keys,
