@@ -80,12 +80,13 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
   }
   const inParallel = extraChunks >= 2;
   let streamed = false;
+  let released = false;
   const mark = reclaimMark();
   const release = (): void => {
+    if (released) return;
+    released = true;
     budget.release(reserved, 'body');
-    reserved = 0;
     if (streamed || reader.total >= RECLAIM_WHOLE_BODY_BYTES) reclaimLargeBuffers(mark);
-    streamed = false;
   };
   const reader = new BodyReader(source[Symbol.asyncIterator](), options, !inParallel);
   // A body streamed for sure is copied from the start into its own chunk buffers, reused
