@@ -17,6 +17,7 @@ const soakSeconds = process.env.SOAK_SECONDS ?? '300';
 
 const files = [
   'test/faults/hostile-input.test.ts',
+  'test/faults/hostile-queries.test.ts',
   'test/faults/process-and-client-faults.test.ts',
   'test/faults/soak.test.ts',
   'test/faults/memory-bounds.test.ts',

@@ -7,9 +7,7 @@
  * outlived several young-generation collections and lingered as garbage until a full one
  * (docs/memory.md).
  *
- * A pool belongs to one transfer and is dropped with it (buffer-reclaim.ts then has the
- * collector take its buffers back), so no memory outlives the budget reservation that
- * paid for it.
+ * A pool belongs to one transfer and is dropped with it.
  */
 export class BufferPool {
   readonly bufferBytes: number;

@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
+import { documentCost } from './memory-costs.ts';
 
 /** Which consistency policy the connector applies to writes. */
 export type Variant = 'lww' | 'cas';
@@ -147,7 +148,7 @@ export function loadConfig(env: Env): Config {
     },
     opsPort: nonEmpty(env, 'CONNECTOR_OPS_PORT') === undefined ? undefined : integer(env, 'CONNECTOR_OPS_PORT', 0, 1, 65_535, 'a TCP port'),
     opsHost: ipAddress(env, 'CONNECTOR_OPS_HOST'),
-    memoryBudgetBytes: nonEmpty(env, 'CONNECTOR_MEMORY_BUDGET') === undefined ? undefined : size(env, 'CONNECTOR_MEMORY_BUDGET', 0, 4 * MIB),
+    memoryBudgetBytes: nonEmpty(env, 'CONNECTOR_MEMORY_BUDGET') === undefined ? undefined : size(env, 'CONNECTOR_MEMORY_BUDGET', 0, 8 * MIB),
     maxConnections: integer(env, 'CONNECTOR_MAX_CONNECTIONS', 256, 1, 65_536, 'connections'),
     bodyMinBytesPerSecond: size(env, 'CONNECTOR_BODY_MIN_RATE', 16 * KIB, 0),
     bodyWindowMs: integer(env, 'CONNECTOR_BODY_WINDOW_MS', 30_000, 100, 3_600_000, 'milliseconds'),
@@ -155,11 +156,14 @@ export function loadConfig(env: Env): Config {
   if (config.endpoint !== undefined && config.emulatorOrigin !== undefined) {
     throw new ConfigError('GCS_ENDPOINT', 'and STORAGE_EMULATOR_HOST are both set: the emulator takes no credentials, GCS_ENDPOINT is GCS with them; set one');
   }
+  if (config.endpoint?.startsWith('http:') === true && !isLoopbackOrigin(config.endpoint)) {
+    throw new ConfigError('GCS_ENDPOINT', `(${config.endpoint}) is plain http to another host: the connector would send its access token in clear; use https (an emulator without credentials is STORAGE_EMULATOR_HOST)`);
+  }
   if (config.prefix !== '' && config.uploadPartsPrefix.startsWith(`${config.prefix}/`)) {
     throw new ConfigError('CONNECTOR_UPLOAD_PARTS_PREFIX', `(${config.uploadPartsPrefix}) must lie outside STATE_PREFIX (${config.prefix}/): temporary parts would show as keys`);
   }
-  if (config.queryDocumentMaxBytes > config.queryMemoryBytes) {
-    throw new ConfigError('CONNECTOR_QUERY_DOCUMENT_MAX', `(${sizeLabel(config.queryDocumentMaxBytes)}) must not be larger than CONNECTOR_QUERY_MEMORY (${sizeLabel(config.queryMemoryBytes)}), which holds the documents a query reads`);
+  if (documentCost(config.queryDocumentMaxBytes) > config.queryMemoryBytes) {
+    throw new ConfigError('CONNECTOR_QUERY_DOCUMENT_MAX', `(${sizeLabel(config.queryDocumentMaxBytes)}) must be at most a sixth of CONNECTOR_QUERY_MEMORY (${sizeLabel(config.queryMemoryBytes)}): reading and parsing a document takes about six times its size`);
   }
   return Object.freeze(config);
 }
@@ -325,4 +329,10 @@ function logLevel(env: Env, name: string): LogLevel {
   const value = nonEmpty(env, name)?.toLowerCase() ?? 'info';
   if (value === 'debug' || value === 'info' || value === 'warn' || value === 'error') return value;
   throw new ConfigError(name, `must be one of debug, info, warn, error, got ${JSON.stringify(value)}`);
+}
+
+/** True for an origin on this host (127.0.0.0/8, ::1, localhost), where plain http never leaves the machine. */
+function isLoopbackOrigin(origin: string): boolean {
+  const host = new URL(origin).hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }

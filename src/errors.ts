@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'too_large'
   | 'internal_error'
   | 'unavailable'
-  | 'timeout';
+  | 'timeout'
+  | 'client_aborted';
 
 /** What GCS answered, when an error came from it: the facts of the operator's log line. */
 export interface BackendFailure {
@@ -39,6 +40,16 @@ export class ConnectorError extends Error {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+  }
+}
+
+/**
+ * The client closed its connection before the answer was complete: nobody is left to
+ * answer, nothing is wrong with the connector, and the request was not malformed.
+ */
+export class ClientAbortedError extends ConnectorError {
+  constructor(message: string) {
+    super('client_aborted', message);
   }
 }
 

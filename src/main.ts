@@ -5,7 +5,6 @@
  * Exit codes: 0 clean stop; 1 start-up failed (bucket missing, no permission, GCS
  * unreachable, socket path taken); 78 configuration error (EX_CONFIG).
  */
-import { enableBufferReclaim } from './buffer-reclaim.ts';
 import { loadConfig, ConfigError, obsoleteSettings, type Config } from './config.ts';
 import { ConnectorError } from './errors.ts';
 import { KeySpace } from './keys.ts';
@@ -33,7 +32,6 @@ async function main(): Promise<void> {
   const config = configOrExit();
   const logger = createLogger(config.logLevel);
   logProcessWarnings(logger);
-  enableBufferReclaim();
   const memoryLimit = containerMemoryLimit();
   const budget = new MemoryBudget(config.memoryBudgetBytes ?? defaultBudgetBytes(memoryLimit, process.memoryUsage.rss()));
   for (const warning of obsoleteSettings(process.env)) logger.warn(warning);
@@ -51,7 +49,7 @@ async function main(): Promise<void> {
     listener: 'socket', maxConnections: config.maxConnections, capVariable: 'CONNECTOR_MAX_CONNECTIONS', timeouts: SOCKET_TIMEOUTS,
   });
   const opsServer = config.opsPort === undefined ? undefined : await listenOnOpsPort(createProtocolServer(context, {
-    listener: 'ops', maxConnections: OPS_MAX_CONNECTIONS, capVariable: `the ops port's cap of ${OPS_MAX_CONNECTIONS}`, timeouts: OPS_TIMEOUTS, router: opsRoute,
+    listener: 'ops', maxConnections: OPS_MAX_CONNECTIONS, capVariable: `the ops port's cap of ${OPS_MAX_CONNECTIONS}`, timeouts: OPS_TIMEOUTS, router: opsRoute, makesRoomFromIdle: true,
   }), config.opsPort, config.opsHost)
     .catch((error: unknown) => failStartup(`cannot serve the ops port ${String(config.opsPort)}`, error, logger, store));
   await listenOnSocket(server, config.socketPath, config.socketMode)

@@ -22,12 +22,12 @@ const MIB = 1024 * 1024;
 /** Assumed when the process runs without a memory limit: the seed's `limits.memory`. */
 export const ASSUMED_LIMIT_BYTES = 128 * MIB;
 /**
- * Share of (limit − baseline) given to the budget; the rest is headroom for V8 and Node.
- * A body held in memory costs about twice its size at the peak (its socket buffers, then
- * garbage until the next collection): with half, 24 PUTs of 4 MiB held open peaked at
- * 116–121 MiB of 128; with 40 %, at 105–118 (test/faults/memory-bounds.test.ts).
+ * Share of (limit − baseline) given to the budget; the rest is headroom for what the
+ * budget does not see: garbage between V8's collections (a body held in memory leaves
+ * about its size again as spent socket buffers), code, and V8's young generation.
+ * docs/memory.md gives the runs that chose it.
  */
-const BUDGET_SHARE = 0.4;
+const BUDGET_SHARE = 1 / 3;
 const MIN_BUDGET_BYTES = 8 * MIB;
 /** Larger than any real limit: `constrainedMemory()` answers 2^64 or 0 when there is none. */
 const NO_LIMIT = 2 ** 52;
@@ -37,7 +37,7 @@ export function containerMemoryLimit(constrained: number = process.constrainedMe
   return constrained <= 0 || constrained >= NO_LIMIT ? undefined : constrained;
 }
 
-/** The default budget: 40 % of what the limit leaves above the baseline, at least 8 MiB. */
+/** The default budget: a third of what the limit leaves above the baseline, at least 8 MiB. */
 export function defaultBudgetBytes(limitBytes: number | undefined, baselineBytes: number): number {
   const limit = limitBytes ?? ASSUMED_LIMIT_BYTES;
   return Math.max(MIN_BUDGET_BYTES, Math.floor((limit - baselineBytes) * BUDGET_SHARE));
@@ -136,6 +136,18 @@ export class MemoryBudget {
     });
   }
 
+  /**
+   * `acquire`, answering the reservation as an object that gives its bytes back, in parts
+   * as the request learns it needs less, and wholly (once) when it ends. A cost larger
+   * than half the budget is charged half the budget (a small budget's way of saying such
+   * requests run at most two at a time), so that it can always be granted.
+   */
+  async hold(bytes: number, use: BudgetUse, what: string, timeoutMs: number, abortSignal?: () => AbortSignal): Promise<Reservation> {
+    const held = Math.min(bytes, Math.floor(this.limitBytes / 2));
+    await this.acquire(held, use, what, timeoutMs, abortSignal);
+    return new Reservation(this, held, use);
+  }
+
   /** Reservations waiting for room now. */
   get waiting(): number {
     return this.#waiters.length;
@@ -180,5 +192,36 @@ export class MemoryBudget {
 
   #add(bytes: number, use: BudgetUse): void {
     this.#used.set(use, (this.#used.get(use) ?? 0) + bytes);
+  }
+}
+
+/** Bytes held in a MemoryBudget for one request. */
+export class Reservation {
+  readonly #budget: MemoryBudget;
+  readonly #use: BudgetUse;
+  #bytes: number;
+
+  constructor(budget: MemoryBudget, bytes: number, use: BudgetUse) {
+    this.#budget = budget;
+    this.#bytes = bytes;
+    this.#use = use;
+  }
+
+  /** Bytes held now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Keeps only `bytes` (when less than held) and gives the rest back. */
+  shrinkTo(bytes: number): void {
+    const freed = this.#bytes - Math.max(0, bytes);
+    if (freed <= 0) return;
+    this.#bytes -= freed;
+    this.#budget.release(freed, this.#use);
+  }
+
+  /** Gives everything back; safe to call again. */
+  release(): void {
+    this.shrinkTo(0);
   }
 }

@@ -91,6 +91,10 @@ export async function put(
 }
 
 export async function rm(client: StateClient, key: string, options: { recursive: boolean; force: boolean }): Promise<void> {
+  // ".", "dir/..", "/" and "" all name the mount itself: `rm -r` there would empty it.
+  if (client.keyOf(key) === '') {
+    throw new StateFsError('EINVAL', 'rm', key, 'names the whole mount; refusing to remove everything in it (name a directory or a file)');
+  }
   try {
     await client.rm(key, options);
   } catch (error) {

@@ -84,7 +84,7 @@ export function createConnectorMetrics(budget: MemoryBudget, variant: 'lww' | 'c
     cacheBytesSaved: registry.register(new Counter('asya_state_cache_bytes_saved_total', 'Bytes served from the read cache instead of downloaded.')),
     cacheEvictions: registry.register(new Counter('asya_state_cache_evictions_total', 'Read cache entries evicted to stay within the budget.')),
     cacheSize: { usedBytes: 0, entryCount: 0 },
-    connectionsRefused: registry.register(new Counter('asya_state_connections_refused_total', 'Connections answered 503 and closed, by listener and reason (cap, budget).')),
+    connectionsRefused: registry.register(new Counter('asya_state_connections_refused_total', 'Connections refused at the cap (503, then closed: reason cap) or closed while idle to make room for a new one (the ops port: reason idle_closed), by listener.')),
     connectionGates: new Map(),
     listingNamesDropped: registry.register(new Counter('asya_state_listing_names_dropped_total', 'Object names left out of listings because they are not valid keys.')),
     queryDocumentsRead: registry.register(new Counter('asya_state_query_documents_read_total', 'Documents read by POST /query.')),

@@ -32,6 +32,7 @@ export function registerProcessMetrics(registry: Registry): void {
   registry.register(new Gauge('process_start_time_seconds', 'Start time of the process, seconds since the Unix epoch.', () => startTimeSeconds));
   registry.register(new Gauge('nodejs_heap_used_bytes', 'V8 heap in use.', () => memory().heapUsed));
   registry.register(new Gauge('nodejs_heap_total_bytes', 'V8 heap reserved.', () => memory().heapTotal));
+  registry.register(new Gauge('nodejs_array_buffers_bytes', 'Memory of ArrayBuffers and Buffers (request bodies, ranges, socket reads), live or not yet collected.', () => memory().arrayBuffers));
   registry.register(new Gauge('nodejs_external_memory_bytes', 'Memory outside the V8 heap that V8 tracks (buffers among it).', () => memory().external));
   registry.register(new Gauge('nodejs_eventloop_delay_p99_seconds', 'Event-loop delay, 99th percentile since the previous scrape.', () => finiteOrZero(loop().p99)));
   registry.register(new Gauge('nodejs_eventloop_delay_max_seconds', 'Event-loop delay, the largest since the previous scrape.', () => finiteOrZero(loop().max)));

@@ -1,18 +1,24 @@
 /**
- * Admission of connections: at most `maxConnections` served at once on a listener, each
- * with its share of the memory budget reserved. A connection past either is still read,
- * so that its first request gets a clear 503 `unavailable` (retry shortly) instead of a
- * reset, then closed within a second; Node's own `maxConnections`, set above the cap,
- * drops a flood that arrives faster than that.
+ * Admission of connections: at most `maxConnections` served at once on a listener. Each
+ * is counted in the memory budget (so that bodies wait while many are open) but never
+ * refused by it: the cap bounds what connections hold, and a connection refused for
+ * memory would also refuse the probe that asks whether the connector is alive. A
+ * connection past the cap is still read, so that its first request gets a clear 503
+ * `unavailable` (retry shortly) instead of a reset, then closed within a second; Node's
+ * own `maxConnections`, set above the cap, drops a flood that arrives faster than that.
+ *
+ * On a listener that `makesRoomFromIdle` (the ops port, where kubelet's probes arrive
+ * among whatever else reaches the pod network), a new connection at the cap closes the
+ * oldest one with no request in flight instead of being refused: idle connections cannot
+ * crowd out a probe.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { UnavailableError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
+import { CONNECTION_COST } from '../memory-costs.ts';
 import type { ConnectorMetrics } from '../metrics/connector-metrics.ts';
 
-/** What one open connection holds: socket buffers, the HTTP parser, Node's request state (measured about 11 KiB idle). */
-export const CONNECTION_BYTES = 16 * 1024;
 /** How long a refused connection stays open for its 503 to be read. */
 const REFUSED_LINGER_MS = 1_000;
 /** Refused connections lingering at once, beyond the cap, before Node drops new ones unanswered. */
@@ -26,14 +32,17 @@ export interface GateOptions {
   readonly capVariable: string;
   readonly budget: MemoryBudget;
   readonly metrics: ConnectorMetrics;
+  /** At the cap, close the oldest idle connection to admit a new one. */
+  readonly makesRoomFromIdle?: boolean;
 }
-
-type RefusalReason = 'cap' | 'budget';
 
 export class ConnectionGate {
   readonly #options: GateOptions;
-  readonly #refused = new WeakMap<Socket, RefusalReason>();
-  #open = 0;
+  readonly #refused = new WeakSet<Socket>();
+  /** Admitted connections, oldest first, with their requests in flight. */
+  readonly #inFlight = new Map<Socket, number>();
+  /** Closed to make room, not yet gone. */
+  #leaving = 0;
 
   constructor(options: GateOptions) {
     this.#options = options;
@@ -42,38 +51,61 @@ export class ConnectionGate {
 
   /** Connections admitted and still open. */
   get openConnections(): number {
-    return this.#open;
+    return this.#inFlight.size - this.#leaving;
   }
 
   /** Admits or refuses every connection `server` accepts; runs before Node's own handling. */
   attach(server: Server): void {
     server.maxConnections = this.#options.maxConnections + REFUSED_HEADROOM;
     server.prependListener('connection', (socket: Socket) => { this.#admit(socket); });
+    const track = (req: IncomingMessage, res: ServerResponse): void => {
+      const socket = req.socket;
+      const count = this.#inFlight.get(socket);
+      if (count === undefined) return;
+      this.#inFlight.set(socket, count + 1);
+      res.once('close', () => {
+        const now = this.#inFlight.get(socket);
+        if (now !== undefined) this.#inFlight.set(socket, now - 1);
+      });
+    };
+    server.prependListener('request', track);
+    server.prependListener('checkContinue', track);
   }
 
   /** Why requests on `socket` are refused, when they are. */
   refusal(socket: Socket): UnavailableError | undefined {
-    const reason = this.#refused.get(socket);
-    if (reason === undefined) return undefined;
-    return new UnavailableError(reason === 'cap'
-      ? `the connector serves at most ${this.#options.maxConnections} connections at once (${this.#options.capVariable}); retry shortly`
-      : 'the connector is at its memory budget (CONNECTOR_MEMORY_BUDGET) and takes no new connection now; retry shortly');
+    if (!this.#refused.has(socket)) return undefined;
+    return new UnavailableError(`the connector serves at most ${this.#options.maxConnections} connections at once (${this.#options.capVariable}); retry shortly`);
   }
 
   #admit(socket: Socket): void {
     const { listener, maxConnections, budget, metrics } = this.#options;
-    const reason = this.#open >= maxConnections ? 'cap' : budget.tryReserve(CONNECTION_BYTES, 'connection') ? undefined : 'budget';
-    if (reason !== undefined) {
-      metrics.connectionsRefused.inc({ listener, reason });
-      this.#refused.set(socket, reason);
+    if (this.openConnections >= maxConnections && !this.#closeOldestIdle()) {
+      metrics.connectionsRefused.inc({ listener, reason: 'cap' });
+      this.#refused.add(socket);
       const timer = setTimeout(() => { socket.destroy(); }, REFUSED_LINGER_MS);
       socket.once('close', () => { clearTimeout(timer); });
       return;
     }
-    this.#open += 1;
+    budget.reserve(CONNECTION_COST, 'connection');
+    this.#inFlight.set(socket, 0);
     socket.once('close', () => {
-      this.#open -= 1;
-      budget.release(CONNECTION_BYTES, 'connection');
+      this.#inFlight.delete(socket);
+      budget.release(CONNECTION_COST, 'connection');
     });
+  }
+
+  /** Closes the oldest admitted connection with no request in flight, when the listener may; answers whether it did. */
+  #closeOldestIdle(): boolean {
+    if (this.#options.makesRoomFromIdle !== true) return false;
+    for (const [socket, requests] of this.#inFlight) {
+      if (requests > 0 || socket.destroyed) continue;
+      this.#leaving += 1;
+      socket.once('close', () => { this.#leaving -= 1; });
+      socket.destroy();
+      this.#options.metrics.connectionsRefused.inc({ listener: this.#options.listener, reason: 'idle_closed' });
+      return true;
+    }
+    return false;
   }
 }

@@ -16,6 +16,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   internal_error: 500,
   unavailable: 503,
   timeout: 504,
+  // Never sent (the client has gone); nginx's code for it, in metrics and logs.
+  client_aborted: 499,
 };
 
 /** Any thrown value as a ConnectorError; what is not one already is a bug. */

@@ -40,6 +40,8 @@ export interface ListenerOptions {
   readonly timeouts: ListenerTimeouts;
   /** Narrows the routes (the ops port serves only health and metrics). */
   readonly router?: (req: IncomingMessage) => Route;
+  /** At the cap, close the oldest idle connection rather than refuse a new one (the ops port). */
+  readonly makesRoomFromIdle?: boolean;
 }
 
 export const SOCKET_TIMEOUTS: ListenerTimeouts = { headersMs: 60_000, requestMs: 0, keepAliveMs: 5_000, idleMs: 120_000 };
@@ -129,6 +131,12 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContex
     await handle(req, res, ctx);
   } catch (thrown) {
     const error = asConnectorError(thrown);
+    if (error.code === 'client_aborted') {
+      ctx.metrics.errors.inc({ code: error.code });
+      ctx.logger.debug('the client left before its answer', { op, message: error.message });
+      res.destroy();
+      return;
+    }
     failures.note({ op, method: req.method, path: (req.url ?? '/').split('?', 1)[0] ?? '/', error, thrown, ms: Math.round(performance.now() - started) });
     ctx.metrics.errors.inc({ code: error.code });
     if (error instanceof ConflictError) ctx.metrics.conflicts.inc({ reason: error.reason });

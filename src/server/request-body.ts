@@ -17,20 +17,11 @@
  * grows past the limit throws, so the store never finalizes it.
  */
 import { createHash, hash, type Hash } from 'node:crypto';
-import { noteBufferBytes, reclaimLargeBuffers, reclaimMark } from '../buffer-reclaim.ts';
 import { BadRequestError, ConnectorError, InternalError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 import type { BodyChunk, ChunkedBody, UploadBody } from '../state/state-service.ts';
 import { BufferPool } from '../buffer-pool.ts';
 import { UPLOAD_CHUNK_UNIT } from '../config.ts';
-
-/**
- * A whole body at least this large is followed by a collection when it is dropped: its
- * socket buffers may have grown old while it arrived, and V8 would free them only after
- * tens of MiB more (24 PUTs of 4 MiB held open: the peak depended on whether V8 happened
- * to be marking its old generation when they ended; docs/memory.md).
- */
-const RECLAIM_WHOLE_BODY_BYTES = 1024 * 1024;
 
 export interface BodyOptions {
   /** Size of every chunk of a streamed body but the last (CONNECTOR_UPLOAD_CHUNK). */
@@ -79,14 +70,11 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
     reserved += extraChunks * chunkBytes;
   }
   const inParallel = extraChunks >= 2;
-  let streamed = false;
   let released = false;
-  const mark = reclaimMark();
   const release = (): void => {
     if (released) return;
     released = true;
     budget.release(reserved, 'body');
-    if (streamed || reader.total >= RECLAIM_WHOLE_BODY_BYTES) reclaimLargeBuffers(mark);
   };
   const reader = new BodyReader(source[Symbol.asyncIterator](), options, !inParallel);
   // A body streamed for sure is copied from the start into its own chunk buffers, reused
@@ -109,7 +97,6 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
       extraChunks = 1;
       reserved += chunkBytes;
     }
-    streamed = true;
     pool ??= new BufferPool(chunkBytes);
     const upload = chunkedBody(reader, pool, { ...head, pooled }, 1 + extraChunks, declaredLength, inParallel);
     return { upload, receivedBytes: () => reader.total, release };
@@ -262,7 +249,6 @@ class BodyReader {
       throw new BadRequestError(`request body is longer than its Content-Length of ${this.#options.declaredLength}; nothing was stored`);
     }
     if (this.#hashing) this.#hashed(buffer);
-    noteBufferBytes(buffer.length);
     return buffer;
   }
 }

@@ -97,13 +97,14 @@ export function declaredLength(req: IncomingMessage, maxBytes: number): number |
   return length;
 }
 
-const MAX_ATTRIBUTE_BODY = 64 * 1024;
+/** An attribute value's body at most. */
+export const MAX_ATTRIBUTE_BODY = 64 * 1024;
 
 /** Reads a whole small body; a longer one is refused with 413, naming `what`. */
-export async function readSmallBody(req: IncomingMessage, maxBytes: number, what: string): Promise<Buffer> {
+export async function readSmallBody(req: AsyncIterable<Buffer>, maxBytes: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of req) {
     size += chunk.length;
     if (size > maxBytes) throw new TooLargeError(`${what} is over ${maxBytes} bytes`);
     chunks.push(chunk);
@@ -111,9 +112,8 @@ export async function readSmallBody(req: IncomingMessage, maxBytes: number, what
   return Buffer.concat(chunks, size);
 }
 
-/** Reads a small JSON body of the form `{"value": "<string>"}`. */
-export async function readValueBody(req: IncomingMessage): Promise<string> {
-  const body = await readSmallBody(req, MAX_ATTRIBUTE_BODY, 'the attribute body');
+/** The value of a small JSON body of the form `{"value": "<string>"}`. */
+export function parseValueBody(body: Buffer): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));

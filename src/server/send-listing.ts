@@ -8,18 +8,15 @@
  * (the client sees invalid JSON, never a short listing that parses).
  */
 import type { ServerResponse } from 'node:http';
-import type { MemoryBudget } from '../memory-budget.ts';
+import { ClientAbortedError } from '../errors.ts';
 import type { ListBatch } from '../state/state-service.ts';
 
 /** Listings shorter than this (in JSON characters) are sent whole, with a length. */
 const SMALL_LISTING_CHARS = 256 * 1024;
 
-/**
- * Streams `batches` into `res`. Each batch's memory is reserved in `budget` (as taken:
- * the page is already in memory) until it has been written.
- */
-export async function sendListing(res: ServerResponse, batches: AsyncGenerator<ListBatch>, budget: MemoryBudget): Promise<void> {
-  const out = new ListingWriter(res, budget);
+/** Streams `batches` into `res`; the caller reserved the memory of one page in flight (memory-costs.ts). */
+export async function sendListing(res: ServerResponse, batches: AsyncGenerator<ListBatch>): Promise<void> {
+  const out = new ListingWriter(res);
   let inPrefixes = false;
   let first = true;
   out.add('{"keys":[');
@@ -33,48 +30,25 @@ export async function sendListing(res: ServerResponse, batches: AsyncGenerator<L
       }
       const names = batch.keys ?? batch.prefixes;
       if (names.length === 0) continue;
-      out.hold(listingBytes(names));
       out.add(`${first ? '' : ','}${JSON.stringify(names).slice(1, -1)}`);
       first = false;
       await out.flushIfLarge();
     }
   } finally {
     await batches.return(undefined);
-    out.releaseHeld();
   }
   out.end(inPrefixes ? ']}' : '],"prefixes":[]}');
-}
-
-/** What a batch of names takes while held: the names and their JSON, two bytes a character at worst. */
-export function listingBytes(names: readonly string[]): number {
-  let chars = 0;
-  for (const name of names) chars += name.length + 3;
-  return chars * 4;
 }
 
 /** Holds the answer's start until it is large, then streams with backpressure. */
 class ListingWriter {
   readonly #res: ServerResponse;
-  readonly #budget: MemoryBudget;
   #held: string[] = [];
   #heldChars = 0;
-  #heldBytes = 0;
   #streaming = false;
 
-  constructor(res: ServerResponse, budget: MemoryBudget) {
+  constructor(res: ServerResponse) {
     this.#res = res;
-    this.#budget = budget;
-  }
-
-  /** Accounts `bytes` of a batch being held until the next flush. */
-  hold(bytes: number): void {
-    this.#budget.reserve(bytes, 'listing');
-    this.#heldBytes += bytes;
-  }
-
-  releaseHeld(): void {
-    this.#budget.release(this.#heldBytes, 'listing');
-    this.#heldBytes = 0;
   }
 
   add(text: string): void {
@@ -93,7 +67,6 @@ class ListingWriter {
     this.#held = [];
     this.#heldChars = 0;
     await write(this.#res, text);
-    this.releaseHeld();
   }
 
   end(tail: string): void {
@@ -110,11 +83,11 @@ class ListingWriter {
 
 /** Writes `text`, waiting while the client is behind; rejects when the client has gone. */
 function write(res: ServerResponse, text: string): Promise<void> {
-  if (res.destroyed) return Promise.reject(new Error('the client went away during the listing'));
+  if (res.destroyed) return Promise.reject(new ClientAbortedError('the client went away during the listing'));
   if (res.write(text)) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onDrain = (): void => { res.off('close', onClose); resolve(); };
-    const onClose = (): void => { res.off('drain', onDrain); reject(new Error('the client went away during the listing')); };
+    const onClose = (): void => { res.off('drain', onDrain); reject(new ClientAbortedError('the client went away during the listing')); };
     res.once('drain', onDrain).once('close', onClose);
   });
 }

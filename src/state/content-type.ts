@@ -21,3 +21,14 @@ export function checkContentType(value: string, what: string): string {
   }
   return value;
 }
+
+/**
+ * A stored content type as it may go out in a header: the type itself when it is one the
+ * connector would store, else `application/octet-stream`. Another writer (gsutil, a
+ * console upload) can set any text, and a header with characters outside visible ASCII
+ * would fail the whole answer; the stored value stays readable as the `content_type`
+ * attribute.
+ */
+export function servableContentType(stored: string): string {
+  return stored.length <= MAX_LENGTH && CONTENT_TYPE.test(stored) ? stored : 'application/octet-stream';
+}

@@ -4,7 +4,7 @@
  * the memory budget gives it.
  *
  * Names are kept as their 128-bit MD5 digest, not as text, so an entry costs the same
- * whatever the key's length (ENTRY_BYTES, measured by bench/cas-memory-cost.ts). Two
+ * whatever the key's length (CAS_KEY_COST in memory-costs.ts). Two
  * names sharing a digest would share a generation; a write conditioned on the wrong
  * generation fails with a conflict (GCS generations are per-object timestamps), so a
  * collision, at odds of about n²/2^129, could cost a retry, never an update.
@@ -18,16 +18,13 @@
  * to `2 × capacity` evictions.
  */
 import { createHash } from 'node:crypto';
+import { CAS_KEY_COST } from '../memory-costs.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 
 const BITS_PER_ENTRY = 10;
 const HASHES = 5;
-/**
- * Heap bytes one remembered name costs: the Map's entry and table share, the 16-character
- * digest string and the generation string (measured: 117 bytes for short and for
- * 1,000-byte names; bench/cas-memory-cost.ts). Rounded up.
- */
-export const ENTRY_BYTES = 128;
+/** Heap bytes one remembered name is charged (memory-costs.ts). */
+export const ENTRY_BYTES = CAS_KEY_COST;
 
 /** A name's digest: 16 one-byte characters. */
 function digestOf(name: string): string {

@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import type { KeySpace } from '../keys.ts';
 import type { Logger } from '../log.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
+import { documentCost } from '../memory-costs.ts';
 import type { ConnectorMetrics } from '../metrics/connector-metrics.ts';
 import { chunkForBudget } from '../server/request-body.ts';
 import type { RouteContext } from '../server/route-context.ts';
@@ -64,13 +65,16 @@ function uploadChunk(config: Config, budgetBytes: number, logger: Logger): numbe
   return chunkBytes;
 }
 
-/** The query settings, with a query's memory lowered (and logged) to half the budget when it is larger. */
+/**
+ * The query settings, with a query's memory lowered (and logged) to a third of the budget
+ * when it is larger, and the largest document read to what that memory can parse.
+ */
 function querySettings(config: Config, budgetBytes: number, logger: Logger): QuerySettings {
-  const memoryBytes = Math.min(config.queryMemoryBytes, Math.floor(budgetBytes / 2));
+  const memoryBytes = Math.min(config.queryMemoryBytes, Math.floor(budgetBytes / 3));
   if (memoryBytes < config.queryMemoryBytes) {
-    logger.warn('query memory lowered to half the memory budget', { configured: config.queryMemoryBytes, used: memoryBytes, memory_budget_bytes: budgetBytes });
+    logger.warn('query memory lowered to a third of the memory budget', { configured: config.queryMemoryBytes, used: memoryBytes, memory_budget_bytes: budgetBytes });
   }
-  return { reads: config.queryReads, documentMaxBytes: Math.min(config.queryDocumentMaxBytes, memoryBytes), memoryBytes };
+  return { reads: config.queryReads, documentMaxBytes: Math.min(config.queryDocumentMaxBytes, Math.floor(memoryBytes / documentCost(1))), memoryBytes };
 }
 
 /** Counts names a listing left out and warns of the first one (the metric counts the rest). */

@@ -1,6 +1,6 @@
 /**
  * Memory under load and hostile input, measured as a pod runs the connector: the compiled
- * dist/connector.js with the image's V8 flags (`--max-semi-space-size=2 --max-old-space-size=64`).
+ * dist/connector.js with the image's V8 flags (`--expose-gc --max-semi-space-size=2 --max-old-space-size=64`).
  * Each row starts a fresh connector, applies one load from docs/reliability.md's table,
  * and checks that the process is still serving, that what it answered is true, and that
  * its peak resident set stayed under the seed's 128Mi limit. Sizes are full under
@@ -9,29 +9,22 @@
 import assert from 'node:assert/strict';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { compiledConnectorArgs } from '../helpers/compiled-connector.ts';
-import { startConnector, type Connector } from '../helpers/connector.ts';
+import type { Connector } from '../helpers/connector.ts';
+import { inParallel, runImageRow } from '../helpers/image-connector.ts';
 import { freePort, getDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startMemoryBackend } from '../../bench/start-memory-backend.ts';
-import { recordFigures } from '../helpers/figures.ts';
 import { openFds } from '../helpers/proc.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const FULL = process.env.MEMORY_ROWS === 'full';
 const MIB = 1024 * 1024;
-const LIMIT_MIB = 128;
-const DIST = join(ROOT, 'run', 'fault-dist');
-let imageArgs: string[];
 
 let emulator: Emulator;
 const bucket = 'memory-bounds';
 
 before(async () => {
-  imageArgs = compiledConnectorArgs(DIST);
   emulator = await startEmulator();
   await emulator.createBucket(bucket);
 });
@@ -39,27 +32,9 @@ after(async () => {
   await emulator.stop();
 });
 
-/** Runs one row: a fresh connector as the image runs it, the load, then what must hold after it. */
-async function withImageConnector(variant: 'lww' | 'cas', env: Record<string, string>, run: (connector: Connector) => Promise<Record<string, unknown>>, check: string, origin = emulator.origin): Promise<void> {
-  const connector = await startConnector({ emulatorOrigin: origin, bucket, variant, args: imageArgs, env });
-  try {
-    const figures = await run(connector);
-    const peak = connector.peakRssMiB();
-    assert.equal(connector.process.exitCode, null, 'the connector is still running');
-    assert.equal((await request(connector.socketPath, '/healthz')).status, 200, 'and serving');
-    recordFigures(check, { ...figures, peak_rss_mib: peak, limit_mib: LIMIT_MIB });
-    assert.ok(peak < LIMIT_MIB, `peak RSS ${peak} MiB is under ${LIMIT_MIB} MiB`);
-  } finally {
-    await connector.stop();
-  }
-}
-
-/** Runs `task` over `count` items with `width` at a time. */
-async function inParallel(count: number, width: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < count) await task(next++);
-  }));
+/** Runs one row against `origin` (the emulator unless a row says otherwise). */
+function withImageConnector(variant: 'lww' | 'cas', env: Record<string, string>, load: (connector: Connector) => Promise<Record<string, unknown>>, check: string, origin = emulator.origin): Promise<void> {
+  return runImageRow({ variant, env, check, origin, bucket }, load);
 }
 
 /** Opens `count` idle connections with `open`; answers them once all are open or refused. */
@@ -162,6 +137,7 @@ describe(`memory bounds with the image's flags (${FULL ? 'full' : 'reduced'} siz
       const scrape = await fetch(`http://127.0.0.1:${port}/healthz`).then((res) => res.status, (error: unknown) => String(error));
       for (const socket of sockets) socket.destroy();
       assert.ok(fdsDuring - fdsBefore <= 200, `descriptors grew by ${fdsDuring - fdsBefore}`);
+      assert.equal(scrape, 200, 'a probe still finds room: the oldest idle connection is closed for it');
       return { connections: count, closed_by_connector: closedByServer(), fds_before: fdsBefore, fds_during: fdsDuring, healthz_during: scrape };
     }, 'idle TCP connections on the ops port');
   });

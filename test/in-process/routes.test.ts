@@ -82,6 +82,17 @@ describe('routes in process', () => {
     assert.equal((await request(c.socketPath, '/keys/nothing', { method: 'HEAD' })).status, 404);
   });
 
+  it('a content type another writer set outside visible ASCII is served as application/octet-stream, and kept as the attribute', async () => {
+    const stored = 'text/plain; name="\u00dcn\u00efc\u00f6d\u00e9 \u6587"';
+    await c.store.write('app/odd.txt', wholeBody(Buffer.from('odd')), { contentType: stored });
+    for (const method of ['HEAD', 'GET']) {
+      const answer = await request(c.socketPath, '/keys/odd.txt', { method });
+      assert.equal(answer.status, method === 'HEAD' ? 204 : 200, method);
+      assert.equal(answer.headers['content-type'], 'application/octet-stream', method);
+    }
+    assert.equal((await request(c.socketPath, '/meta/odd.txt?attr=content_type')).json<{ value: string }>().value, stored);
+  });
+
   it('attributes: url, content_type written and read, a read-only one refused, signed_url refused by a store that cannot sign', async () => {
     assert.equal((await request(c.socketPath, '/meta/top?attr=url')).json<{ value: string }>().value, 'gs://memory/app/top');
     const set = await request(c.socketPath, '/meta/top?attr=content_type', { method: 'PUT', body: JSON.stringify({ value: 'text/csv' }) });

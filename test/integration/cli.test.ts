@@ -77,6 +77,16 @@ describe('asya-state CLI', () => {
     assert.equal((await cli(['ls', 'tree'])).stdout.toString(), '');
   });
 
+  it('rm -r refuses every path that names the whole mount, and removes nothing', async () => {
+    assert.equal((await cli(['put', 'keep/me.txt'], { stdin: Buffer.from('kept') })).code, 0);
+    for (const path of ['.', 'keep/..', '/', '', './']) {
+      const refused = await cli(['rm', '-r', path]);
+      assert.equal(refused.code, 6, `rm -r ${JSON.stringify(path)} exits 6 (invalid)`);
+      assert.match(refused.stderr, /whole mount/);
+    }
+    assert.equal((await getDirect(suite.emulator, bucket, 'keep/me.txt'))?.toString(), 'kept');
+  });
+
   it('shows a progress bar for a large transfer when asked', async () => {
     const put = await cli(['put', '--progress', 'big.bin'], { stdin: Buffer.alloc(3 * 1024 * 1024, 1) });
     assert.equal(put.code, 0, put.stderr);

@@ -4,6 +4,7 @@
  * TCP for kubelet probes and Prometheus, nothing else.
  */
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ENTRY_BYTES } from '../../src/variants/generation-memory.ts';
 import { startConnector, type Connector } from '../helpers/connector.ts';
@@ -151,6 +152,22 @@ describe('the ops port (CONNECTOR_OPS_PORT)', () => {
     const metrics = await get('/metrics');
     assert.equal(metrics.status, 200);
     assert.match(metrics.text, /^asya_state_requests_total\{/m);
+  });
+
+  it('idle connections from elsewhere on the pod network cannot crowd out probes: the oldest idle one makes room', async () => {
+    const idle = await Promise.all(Array.from({ length: 40 }, () => new Promise<Socket>((resolve) => {
+      const socket = connect(opsPort, '127.0.0.1', () => { resolve(socket); });
+      socket.on('error', () => undefined);
+    })));
+    try {
+      const probes = [];
+      // One at a time, as kubelet probes: each must find room at the cap of 32.
+      for (let i = 0; i < 20; i++) probes.push((await get('/healthz')).status);
+      assert.deepEqual(probes, Array.from({ length: 20 }, () => 200));
+      assert.match((await get('/metrics')).text, /asya_state_connections_refused_total\{listener="ops",reason="idle_closed"\} [1-9]/);
+    } finally {
+      for (const socket of idle) socket.destroy();
+    }
   });
 
   it('serves no state: keys and meta are 404 with a message saying where they are', async () => {

@@ -29,6 +29,15 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ...required, CONNECTOR_CACHE_DIR: '/cache', CONNECTOR_CACHE_MAX_BYTES: '4Gi' }).cache?.maxBytes, 4 * 1024 ** 3);
   });
 
+  it('refuses a plain-http GCS_ENDPOINT off this host (the token would travel in clear), and keeps loopback and https', () => {
+    for (const endpoint of ['http://10.1.2.3', 'http://storage.example.com:8080', 'http://[fd00::1]']) {
+      assert.throws(() => loadConfig({ ...required, GCS_ENDPOINT: endpoint }), (error: unknown) => error instanceof ConfigError && /in clear; use https/.test(error.message), endpoint);
+    }
+    for (const endpoint of ['http://127.0.0.1:4443', 'http://localhost:9000', 'http://[::1]:8080', 'https://storage-example.p.googleapis.com']) {
+      assert.equal(loadConfig({ ...required, GCS_ENDPOINT: endpoint }).endpoint, endpoint.replace(/\/$/, ''), endpoint);
+    }
+  });
+
   it('strips slashes around STATE_PREFIX', () => {
     assert.equal(loadConfig({ ...required, STATE_PREFIX: '/models/v2/' }).prefix, 'models/v2');
   });

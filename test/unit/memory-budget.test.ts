@@ -86,15 +86,36 @@ describe('MemoryBudget.acquire', () => {
 });
 
 describe('default budget', () => {
-  it('is 40 % of what the limit leaves above the baseline, at least 8 MiB', () => {
-    assert.equal(defaultBudgetBytes(128 * MIB, 48 * MIB), 32 * MIB);
+  it('is a third of what the limit leaves above the baseline, at least 8 MiB', () => {
+    assert.equal(defaultBudgetBytes(128 * MIB, 50 * MIB), 26 * MIB);
     assert.equal(defaultBudgetBytes(64 * MIB, 60 * MIB), 8 * MIB);
-    assert.equal(defaultBudgetBytes(undefined, 48 * MIB), 32 * MIB, `the seed's ${ASSUMED_LIMIT_BYTES / MIB} MiB assumed`);
+    assert.equal(defaultBudgetBytes(undefined, 50 * MIB), 26 * MIB, `the seed's ${ASSUMED_LIMIT_BYTES / MIB} MiB assumed`);
   });
 
   it('reads no limit from the values constrainedMemory() answers without one', () => {
     assert.equal(containerMemoryLimit(0), undefined);
     assert.equal(containerMemoryLimit(2 ** 64), undefined);
     assert.equal(containerMemoryLimit(128 * MIB), 128 * MIB);
+  });
+});
+
+describe('a held reservation', () => {
+  it('gives back what the request no longer needs, and the rest once, at its end', async () => {
+    const budget = new MemoryBudget(1000);
+    const held = await budget.hold(300, 'query', 'a query', 1_000);
+    held.shrinkTo(120);
+    assert.equal(budget.used('query'), 120);
+    held.shrinkTo(500);
+    assert.equal(budget.used('query'), 120, 'shrinking never grows');
+    held.release();
+    held.release();
+    assert.equal(budget.used('query'), 0);
+  });
+
+  it('charges a cost larger than half the budget as half, so that it can always be granted', async () => {
+    const budget = new MemoryBudget(1000);
+    const held = await budget.hold(5000, 'query', 'a query', 1_000);
+    assert.equal(held.bytes, 500);
+    held.release();
   });
 });

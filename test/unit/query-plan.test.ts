@@ -1,8 +1,9 @@
 /** `/query` logic without I/O: the value order, equality's meaning, and the plan a body compiles to. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { collate, compareCodePoints, fieldValue, filterEquals } from '../../src/state/query/json-values.ts';
-import { MAX_QUERY_ROWS, parseQueryPlan } from '../../src/state/query/query-plan.ts';
+import { collate, compareCodePoints, fieldValue, filterEquals, membership } from '../../src/state/query/json-values.ts';
+import { MAX_QUERY_ROWS, MAX_SORT_FIELDS, parseQueryPlan } from '../../src/state/query/query-plan.ts';
+import { keptRowCost } from '../../src/memory-costs.ts';
 
 describe('query value order', () => {
   it('orders kinds as CouchDB does: null, false, true, numbers, strings, arrays, objects, then missing', () => {
@@ -91,5 +92,34 @@ describe('query plan', () => {
   it('operators on one field all apply', () => {
     const plan = parseQueryPlan('{"filter": {"n": {"$gt": 1, "$lt": 5, "$ne": 3}}}');
     assert.deepEqual([0, 1, 2, 3, 4, 5, '4'].filter((n) => plan.matches({ n })), [2, 4]);
+  });
+});
+
+describe('query plan bounds', () => {
+  it('drops repeated sort fields (the first mention orders) and refuses more than MAX_SORT_FIELDS distinct ones', () => {
+    const plan = parseQueryPlan(JSON.stringify({ sort: [...Array.from({ length: 20_000 }, () => 'n'), '-m', 'm', 'n'] }));
+    assert.deepEqual(plan.sort.map((key) => [key.field, key.descending]), [['n', false], ['m', true]]);
+    const many = JSON.stringify({ sort: Array.from({ length: MAX_SORT_FIELDS + 1 }, (_, i) => `f${i}`) });
+    assert.throws(() => parseQueryPlan(many), new RegExp(`at most ${MAX_SORT_FIELDS}`));
+  });
+
+  it('$in and $nin answer as filterEquals against every option would, for every kind of value', () => {
+    const values: unknown[] = ['30', 30, 30.5, '30.5', 0, -0, '0', true, 'true', false, 'false', null, 'null', '', [1], { a: 1 }, '1e3', 1000, undefined];
+    const isMember = membership(values.filter((v) => v !== undefined));
+    for (const subset of [values.filter((v) => v !== undefined), ['30'], [30], [true], ['x', null], [[1], { a: 1 }]]) {
+      const check = membership(subset);
+      for (const field of values) {
+        assert.equal(check(field), subset.some((option) => filterEquals(field, option)), `${JSON.stringify(field)} in ${JSON.stringify(subset)}`);
+      }
+    }
+    assert.equal(isMember(undefined), false);
+  });
+
+  it('charges a kept row for its bytes and for the values it sorts on as JavaScript holds them', () => {
+    assert.equal(keptRowCost(100, []), 164);
+    const scalar = keptRowCost(100, [5, 'abc']);
+    const tree = keptRowCost(100, [Array.from({ length: 1000 }, () => ({ a: 1 }))]);
+    assert.ok(scalar < 300, `scalars cost little: ${scalar}`);
+    assert.ok(tree > 50 * 1000, `a tree of 1,000 small objects costs tens of bytes each: ${tree}`);
   });
 });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { enableBufferReclaim, reclaimMark } from '../../src/buffer-reclaim.ts';
 import { BadRequestError, TooLargeError, UnavailableError } from '../../src/errors.ts';
 import { MemoryBudget } from '../../src/memory-budget.ts';
 import { chunkForBudget, receiveBody, type BodyOptions, type ReceivedBody } from '../../src/server/request-body.ts';
@@ -83,18 +82,6 @@ describe('receiveBody', () => {
     received.release();
     received.release();
     assert.equal(budget.used('body'), 0);
-  });
-
-  it('a whole body of 1 MiB or more asks for a collection when released (its buffers may be old by then); a small one does not', async () => {
-    enableBufferReclaim();
-    const mib = 1024 * 1024;
-    for (const [size, collections] of [[mib, 1], [64 * 1024, 0]] as const) {
-      const received = await receiveBody(pieces('x'.repeat(size)), options({ declaredLength: size, chunkBytes: 2 * mib, maxBytes: 4 * mib, budget: new MemoryBudget(8 * mib) }));
-      whole(received);
-      const before = reclaimMark();
-      received.release();
-      assert.equal(reclaimMark() - before, collections, `${size} bytes`);
-    }
   });
 
   it('gives back the rest of the chunk granted to a short body of unannounced length', async () => {

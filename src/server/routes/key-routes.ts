@@ -3,33 +3,30 @@
  * `GET /keys/`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { noteBufferBytes } from '../../buffer-reclaim.ts';
 import { BadRequestError } from '../../errors.ts';
 import { rateGuarded } from '../body-rate-guard.ts';
 import { closedSignal } from '../closed-signal.ts';
 import { receiveBody } from '../request-body.ts';
-import { listingBytes, sendListing } from '../send-listing.ts';
+import { sendListing } from '../send-listing.ts';
+import { LISTING_PAGE_NAMES, listingCost } from '../../memory-costs.ts';
 import { sendStream } from '../send-stream.ts';
-import { checkContentType } from '../../state/content-type.ts';
+import { checkContentType, servableContentType } from '../../state/content-type.ts';
 import { acceptBody, allowOnly, declaredLength, ifMatchGeneration, parseQuery, plainTransferEncoding, writePrecondition } from '../request-parts.ts';
 import type { RequestTarget, RouteContext } from '../route-context.ts';
 import { etagOf, sendJson, sendNoContent } from './json-response.ts';
 
-const MAX_PAGE = 1000;
+const MAX_PAGE = LISTING_PAGE_NAMES;
 
 export async function getKey(_req: IncomingMessage, res: ServerResponse, rawKey: string, target: RequestTarget, ctx: RouteContext): Promise<void> {
   const key = ctx.keys.parseFilePath(rawKey);
   allowOnly(parseQuery(target.rawQuery), [], 'GET /keys/{key}');
   const download = await ctx.service.read(key);
   res.statusCode = 200;
-  res.setHeader('content-type', download.contentType);
+  res.setHeader('content-type', servableContentType(download.contentType));
   res.setHeader('etag', etagOf(download.generation));
   if (download.size !== undefined) res.setHeader('content-length', download.size);
   if (download.lastModified !== undefined) res.setHeader('last-modified', download.lastModified);
-  download.body.on('data', (chunk: Buffer) => {
-    ctx.metrics.bytesOut.inc({}, chunk.length);
-    noteBufferBytes(chunk.length);
-  });
+  download.body.on('data', (chunk: Buffer) => { ctx.metrics.bytesOut.inc({}, chunk.length); });
   try {
     await sendStream(download.body, res);
   } catch (error) {
@@ -87,7 +84,7 @@ export async function headKey(_req: IncomingMessage, res: ServerResponse, rawKey
     'content-length': attributes.size,
     'x-is-file': 'true',
     etag: etagOf(attributes.generation),
-    'content-type': attributes.contentType,
+    'content-type': servableContentType(attributes.contentType),
   };
   if (attributes.updated !== undefined) headers['last-modified'] = new Date(attributes.updated).toUTCString();
   sendNoContent(res, headers);
@@ -119,29 +116,21 @@ export async function listKeys(_req: IncomingMessage, res: ServerResponse, targe
   const pageToken = query.get('page_token');
   if (pageToken !== undefined && limit === undefined) throw new BadRequestError('page_token goes with limit (the page size)');
   if (pageToken === '') throw new BadRequestError('page_token must not be empty; omit it for the first page');
-  // Admission: a listing starts only while the budget has room; its pages are accounted as they come.
-  ctx.budget.admit(LISTING_ADMISSION_BYTES, 'listing', 'a listing');
+  // A listing holds one page at a time: its cost is reserved before the first page is asked for.
+  const reservation = await ctx.budget.hold(listingCost(limit ?? LISTING_PAGE_NAMES), 'listing', 'a listing', ctx.bodyRate.windowMs,
+    () => closedSignal(res, 'the client closed the connection while its listing waited for memory'));
   try {
     if (limit === undefined) {
-      await sendListing(res, ctx.service.listAll(prefix, delimiter), ctx.budget);
+      await sendListing(res, ctx.service.listAll(prefix, delimiter));
       return;
     }
     const result = await ctx.service.list({ prefix, delimiter, limit, pageToken });
-    const held = listingBytes(result.keys) + listingBytes(result.prefixes);
-    ctx.budget.reserve(held, 'listing');
-    try {
-      sendJson(res, 200, {
-        keys: result.keys,
-        prefixes: result.prefixes,
-        ...(result.nextPageToken === undefined ? {} : { next_page_token: result.nextPageToken }),
-      });
-    } finally {
-      ctx.budget.release(held, 'listing');
-    }
+    sendJson(res, 200, {
+      keys: result.keys,
+      prefixes: result.prefixes,
+      ...(result.nextPageToken === undefined ? {} : { next_page_token: result.nextPageToken }),
+    });
   } finally {
-    ctx.budget.release(LISTING_ADMISSION_BYTES, 'listing');
+    reservation.release();
   }
 }
-
-/** Reserved for each listing in flight: the start of a small listing held for its length, and GCS's answer. */
-const LISTING_ADMISSION_BYTES = 256 * 1024;

@@ -2,7 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequestError } from '../../errors.ts';
 import { checkWritableAttribute } from '../../state/state-service.ts';
-import { acceptBody, allowOnly, parseQuery, plainTransferEncoding, readValueBody } from '../request-parts.ts';
+import { allowOnly, MAX_ATTRIBUTE_BODY, parseQuery, parseValueBody } from '../request-parts.ts';
+import { receiveSmallBody } from '../small-body.ts';
 import type { RequestTarget, RouteContext } from '../route-context.ts';
 import { sendJson, sendNoContent } from './json-response.ts';
 
@@ -25,9 +26,11 @@ export async function putMeta(req: IncomingMessage, res: ServerResponse, rawKey:
   const attribute = query.get('attr');
   if (attribute === undefined || attribute === '') throw new BadRequestError('PUT /meta/{key} needs ?attr=<name>');
   checkWritableAttribute(attribute);
-  plainTransferEncoding(req);
-  acceptBody(req, res);
-  const value = await readValueBody(req);
-  await ctx.service.setAttribute(key, attribute, value);
+  const body = await receiveSmallBody(req, res, ctx, { maxBytes: MAX_ATTRIBUTE_BODY, what: 'the attribute body', use: 'body' });
+  try {
+    await ctx.service.setAttribute(key, attribute, parseValueBody(body.bytes));
+  } finally {
+    body.reservation.release();
+  }
   sendNoContent(res);
 }

@@ -1,9 +1,11 @@
 /** `POST /query`: the JSON documents under a prefix, filtered, sorted and paged. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { collectAfterLargeParse } from '../../large-parse-collection.ts';
 import { parseQueryPlan } from '../../state/query/query-plan.ts';
-import { runQuery, type QueryOutcome } from '../../state/query/query-runner.ts';
+import { queryReadingCost, runQuery, type QueryOutcome } from '../../state/query/query-runner.ts';
 import { closedSignal } from '../closed-signal.ts';
-import { acceptBody, allowOnly, parseQuery, plainTransferEncoding, readSmallBody } from '../request-parts.ts';
+import { allowOnly, parseQuery } from '../request-parts.ts';
+import { receiveSmallBody } from '../small-body.ts';
 import type { RequestTarget, RouteContext } from '../route-context.ts';
 
 /** A query body is a filter and a few fields; `$in` lists are what can make it long. */
@@ -11,17 +13,18 @@ const MAX_QUERY_BODY = 1024 * 1024;
 
 export async function postQuery(req: IncomingMessage, res: ServerResponse, target: RequestTarget, ctx: RouteContext): Promise<void> {
   allowOnly(parseQuery(target.rawQuery), [], 'POST /query');
-  plainTransferEncoding(req);
-  acceptBody(req, res);
-  const body = await readSmallBody(req, MAX_QUERY_BODY, 'the query body');
-  const plan = parseQueryPlan(body.toString('utf8'));
-  const prefix = ctx.keys.checkListPrefix(plan.prefix);
-  const clientLeft = closedSignal(res, 'the client closed the connection during its query');
-  const outcome = await runQuery(ctx.service, { ...plan, prefix }, ctx.query, {
-    acquire: (bytes) => ctx.budget.acquire(bytes, 'query', 'a query', ctx.bodyRate.windowMs, () => clientLeft),
-    release: (bytes) => { ctx.budget.release(bytes, 'query'); },
-  }, clientLeft);
+  // One reservation for the whole query, taken before its body is read: the body and the
+  // plan parsed from it, then the listing and the documents (query-runner.ts).
+  const reading = queryReadingCost(ctx.query);
+  const body = await receiveSmallBody(req, res, ctx, { maxBytes: MAX_QUERY_BODY, what: 'the query body', use: 'query', moreBytes: reading });
+  const { reservation } = body;
   try {
+    const plan = parseQueryPlan(body.bytes.toString('utf8'));
+    collectAfterLargeParse(body.bytes.length);
+    const prefix = ctx.keys.checkListPrefix(plan.prefix);
+    const planBytes = reservation.bytes - reading;
+    const clientLeft = closedSignal(res, 'the client closed the connection during its query');
+    const outcome = await runQuery(ctx.service, { ...plan, prefix }, ctx.query, { shrinkTo: (bytes) => { reservation.shrinkTo(planBytes + bytes); } }, clientLeft);
     ctx.metrics.queryDocumentsRead.inc({}, outcome.documentsRead);
     ctx.metrics.queryBytesRead.inc({}, outcome.bytesRead);
     if (outcome.skipped > 0) ctx.metrics.queryFilesSkipped.inc({}, outcome.skipped);
@@ -29,7 +32,7 @@ export async function postQuery(req: IncomingMessage, res: ServerResponse, targe
     ctx.logger.debug('query', { prefix, listed: outcome.listed, read: outcome.documentsRead, bytes: outcome.bytesRead, skipped: outcome.skipped, unread: outcome.unread, total: outcome.total });
     await sendRows(res, outcome);
   } finally {
-    outcome.release();
+    reservation.release();
   }
 }
 

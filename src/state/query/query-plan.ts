@@ -3,7 +3,7 @@
  * sort into field paths. Every refusal is a BadRequestError saying what to fix.
  */
 import { BadRequestError } from '../../errors.ts';
-import { compareSameKind, fieldValue, filterEquals, isPlainObject } from './json-values.ts';
+import { compareSameKind, fieldValue, filterEquals, isPlainObject, membership } from './json-values.ts';
 
 /** Rows a query answers at most; `limit` 0 or absent means this many (as Asya). */
 export const MAX_QUERY_ROWS = 10_000;
@@ -31,6 +31,8 @@ const FIELDS = ['prefix', 'filter', 'sort', 'limit', 'offset'] as const;
 const FIELD_NAME = /^[a-zA-Z_][a-zA-Z0-9_.]*$/;
 const OPERATORS = ['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$exists'] as const;
 type Operator = (typeof OPERATORS)[number];
+/** Distinct sort fields a query may name; a repeated field adds nothing and is dropped. */
+export const MAX_SORT_FIELDS = 32;
 /** Nesting a filter value may have; deeper is refused rather than compared. */
 const MAX_VALUE_DEPTH = 32;
 
@@ -87,12 +89,17 @@ function fieldPath(name: string, where: string): string[] {
 function sortKeys(value: unknown): SortKey[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new BadRequestError(`"sort" must be an array of field names ("-name" for descending), got ${typeName(value)}`);
-  return value.map((entry: unknown) => {
+  // Rows equal on a field are still equal on it later in the list: only its first mention orders.
+  const keys = new Map<string, SortKey>();
+  for (const entry of value as unknown[]) {
     if (typeof entry !== 'string') throw new BadRequestError(`"sort" entries must be field names as strings, got ${typeName(entry)}`);
     const descending = entry.startsWith('-');
     const field = descending ? entry.slice(1) : entry;
-    return { field, path: fieldPath(field, 'sort field'), descending };
-  });
+    if (keys.has(field)) continue;
+    if (keys.size === MAX_SORT_FIELDS) throw new BadRequestError(`"sort" names more than ${MAX_SORT_FIELDS} distinct fields; sort on at most ${MAX_SORT_FIELDS}`);
+    keys.set(field, { field, path: fieldPath(field, 'sort field'), descending });
+  }
+  return [...keys.values()];
 }
 
 function compileFilter(value: unknown): Condition {
@@ -131,12 +138,12 @@ function operatorTest(name: string, operator: string, operand: unknown): (field:
     case '$lt': return (field) => (compareSameKind(field, operand) ?? 0) < 0;
     case '$lte': return (field) => (compareSameKind(field, operand) ?? 1) <= 0;
     case '$in': {
-      const options = listOperand(name, operator, operand);
-      return (field) => options.some((option) => filterEquals(field, option));
+      const isMember = membership(listOperand(name, operator, operand));
+      return (field) => isMember(field);
     }
     case '$nin': {
-      const options = listOperand(name, operator, operand);
-      return (field) => field !== undefined && !options.some((option) => filterEquals(field, option));
+      const isMember = membership(listOperand(name, operator, operand));
+      return (field) => field !== undefined && !isMember(field);
     }
     case '$exists': {
       if (typeof operand !== 'boolean') throw new BadRequestError(`filter field "${name}": $exists takes true or false, got ${typeName(operand)}`);

@@ -2,12 +2,15 @@
  * Runs a `/query`: lists the files under the prefix, reads the first of them several at
  * a time (through the read cache when it is on), parses and filters each as it arrives,
  * and keeps only the rows that `sort`, `offset` and `limit` can still answer. What a
- * query holds (documents being read and rows kept) stays within one reservation of the
- * connector's memory budget.
+ * query holds (a listing page, the files listed, documents being read, rows kept and the
+ * values they sort on) stays within one reservation of the connector's memory budget,
+ * taken before the query starts (`queryReadingCost`) and shrunk once the listing shows
+ * what the documents need.
  */
 import { isUtf8 } from 'node:buffer';
-import { noteBufferBytes } from '../../buffer-reclaim.ts';
 import { BadRequestError, KeyNotFoundError, TooLargeError } from '../../errors.ts';
+import { collectAfterLargeParse } from '../../large-parse-collection.ts';
+import { documentCost, keptRowCost, LISTING_PAGE_NAMES, listedFileCost, listingCost, queryListingCost } from '../../memory-costs.ts';
 import type { ListedFile, StateService } from '../state-service.ts';
 import { collate, fieldValue } from './json-values.ts';
 import type { QueryPlan, SortKey } from './query-plan.ts';
@@ -28,11 +31,19 @@ export interface QuerySettings {
   readonly memoryBytes: number;
 }
 
-/** Where a query takes its memory from: the connector's budget. */
+/** The query's reservation in the connector's budget, taken for `queryReadingCost` before it runs. */
 export interface QueryMemory {
-  /** Waits until `bytes` are reserved; throws (503) when they do not come in time. */
-  acquire(bytes: number): Promise<void>;
-  release(bytes: number): void;
+  /** Keeps only `bytes` of the reservation: called once the listing is in. */
+  shrinkTo(bytes: number): void;
+}
+
+/**
+ * What a query may hold while it reads, reserved before it starts: the files it keeps
+ * from the listing, plus the larger of a listing page in flight and its documents' window
+ * (the page is dropped before the first document is read).
+ */
+export function queryReadingCost(settings: QuerySettings): number {
+  return queryListingCost(MAX_QUERY_DOCUMENTS) + Math.max(listingCost(LISTING_PAGE_NAMES), settings.memoryBytes);
 }
 
 export interface QueryOutcome {
@@ -48,8 +59,6 @@ export interface QueryOutcome {
   readonly skipped: number;
   /** Files left unread because the query reached its caps (the first 1,000 files, 256 MiB). */
   readonly unread: number;
-  /** Gives back the memory the rows hold; call once they are sent. */
-  release(): void;
 }
 
 interface KeptRow {
@@ -57,38 +66,27 @@ interface KeptRow {
   readonly index: number;
   readonly bytes: Buffer;
   readonly sortValues: readonly unknown[];
+  /** What the row is charged in the query's window: keptRowCost. */
+  readonly cost: number;
 }
 
 export async function runQuery(service: StateService, plan: QueryPlan, settings: QuerySettings, memory: QueryMemory, signal: AbortSignal): Promise<QueryOutcome> {
   const listing = await listUpTo(service, plan.prefix, signal);
   const selection = selectDocuments(listing.files, settings.documentMaxBytes);
-  const windowBytes = Math.min(settings.memoryBytes, selection.bytes);
-  // The listing held while the documents are read is reserved with them.
-  const reservedBytes = windowBytes + heldBytes(listing.files);
-  await memory.acquire(reservedBytes);
-  let released = false;
-  const release = (): void => {
-    if (released) return;
-    released = true;
-    memory.release(reservedBytes);
+  // One document's room more than the documents take, for the rows kept from them.
+  const windowBytes = Math.min(settings.memoryBytes, documentCost(selection.bytes + settings.documentMaxBytes));
+  memory.shrinkTo(windowBytes + heldBytes(listing.files));
+  const run = new QueryRun(service, plan, selection.documents, windowBytes, signal);
+  await run.readAll(settings.reads);
+  return {
+    rows: run.answer(),
+    total: run.total,
+    listed: listing.count,
+    documentsRead: run.documentsRead,
+    bytesRead: run.bytesRead,
+    skipped: selection.skipped + run.skipped,
+    unread: listing.count - listing.files.length + selection.unread,
   };
-  try {
-    const run = new QueryRun(service, plan, selection.documents, windowBytes, signal);
-    await run.readAll(settings.reads);
-    return {
-      rows: run.answer(),
-      total: run.total,
-      listed: listing.count,
-      documentsRead: run.documentsRead,
-      bytesRead: run.bytesRead,
-      skipped: selection.skipped + run.skipped,
-      unread: listing.count - listing.files.length + selection.unread,
-      release,
-    };
-  } catch (error) {
-    release();
-    throw error;
-  }
 }
 
 /** The first MAX_QUERY_DOCUMENTS files under `prefix` and how many there are; more than MAX_QUERY_FILES is refused. */
@@ -109,7 +107,7 @@ async function listUpTo(service: StateService, prefix: string, signal: AbortSign
 /** What the listed files take while held: their keys, two bytes a character, and the entries. */
 function heldBytes(files: readonly ListedFile[]): number {
   let bytes = 0;
-  for (const file of files) bytes += 2 * file.key.length + 64;
+  for (const file of files) bytes += listedFileCost(file.key.length);
   return bytes;
 }
 
@@ -176,13 +174,16 @@ class QueryRun {
         this.#signal.throwIfAborted();
         const index = this.#next++;
         const file = this.#documents[index] as ListedFile;
-        if (!await this.#room(file.size)) return;
-        this.#readingBytes += file.size;
+        const cost = documentCost(file.size);
+        if (!await this.#room(cost)) return;
+        this.#readingBytes += cost;
         try {
           const bytes = await this.#read(file);
-          if (bytes !== undefined) this.#consider(index, bytes);
+          // Once the query failed, documents still arriving are not parsed: their trees would only be garbage.
+          if (bytes !== undefined && !this.#failed()) this.#consider(index, bytes);
+          if (bytes !== undefined) collectAfterLargeParse(bytes.length);
         } finally {
-          this.#readingBytes -= file.size;
+          this.#readingBytes -= cost;
           this.#wakeRoomWaiters();
         }
       }
@@ -201,15 +202,22 @@ class QueryRun {
       this.#trim();
       if (this.#readingBytes + this.#keptBytes + bytes <= this.#windowBytes) break;
       if (this.#failure !== undefined) return false;
-      if (this.#readingBytes === 0) {
-        throw new TooLargeError(
-          `the query's rows hold more than the ${this.#windowBytes} bytes a query may (CONNECTOR_QUERY_MEMORY); ` +
-            'ask for fewer rows with limit and offset, or narrow the prefix or filter',
-        );
-      }
+      if (this.#readingBytes === 0) throw this.#rowsTooLarge();
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
     }
     return this.#failure === undefined;
+  }
+
+  /** Whether a worker has failed the query (read fresh: another worker may have, while this one awaited). */
+  #failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  #rowsTooLarge(): TooLargeError {
+    return new TooLargeError(
+      `the query's rows and the values they sort on hold more than the ${this.#windowBytes} bytes a query may (CONNECTOR_QUERY_MEMORY); ` +
+        'ask for fewer rows with limit and offset, sort on smaller fields, or narrow the prefix or filter',
+    );
   }
 
   #wakeRoomWaiters(): void {
@@ -232,7 +240,6 @@ class QueryRun {
     let size = 0;
     for await (const chunk of download.body as AsyncIterable<Buffer>) {
       size += chunk.length;
-      noteBufferBytes(chunk.length);
       if (size > file.size) {
         // Rewritten larger since it was listed: its memory was not reserved.
         download.body.destroy();
@@ -257,15 +264,18 @@ class QueryRun {
     }
     if (!this.#plan.matches(document)) return;
     this.total++;
-    this.#rows.push({ index, bytes, sortValues: this.#plan.sort.map((key) => fieldValue(document, key.path)) });
-    this.#keptBytes += bytes.length;
-    if (this.#rows.length >= 2 * this.#keep) this.#trim();
+    const sortValues = this.#plan.sort.map((key) => fieldValue(document, key.path));
+    const cost = keptRowCost(bytes.length, sortValues);
+    this.#rows.push({ index, bytes, sortValues, cost });
+    this.#keptBytes += cost;
+    if (this.#rows.length >= 2 * this.#keep || this.#keptBytes > this.#windowBytes) this.#trim();
+    if (this.#keptBytes > this.#windowBytes) throw this.#rowsTooLarge();
   }
 
   /** Sorts the kept rows and drops those past offset + limit. */
   #trim(): void {
     this.#rows.sort(rowOrder(this.#plan.sort));
-    for (const dropped of this.#rows.splice(this.#keep)) this.#keptBytes -= dropped.bytes.length;
+    for (const dropped of this.#rows.splice(this.#keep)) this.#keptBytes -= dropped.cost;
   }
 }
 

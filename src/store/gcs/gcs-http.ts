@@ -13,6 +13,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { ConnectorError } from '../../errors.ts';
 import { Agent as HttpAgent, request as httpRequest } from '../../node-http.ts';
 import type { Credentials } from './credentials.ts';
@@ -30,6 +31,21 @@ export interface GcsCall {
   /** Aborts the request; the caller owns its timing. */
   readonly signal: AbortSignal;
   readonly context: GcsCallContext;
+}
+
+/**
+ * The longest JSON answer read from GCS. Object resources and errors are a few KiB; a
+ * listing page of 1,000 names of 1,024 bytes with only the fields asked for is about
+ * 1 MiB. A longer answer (a backend that ignores `fields`) is cut, not held.
+ */
+export const MAX_JSON_ANSWER_BYTES = 1024 * 1024;
+
+/** A JSON answer was longer than MAX_JSON_ANSWER_BYTES; its body was dropped. */
+export class AnswerTooLargeError extends Error {
+  constructor(what: string) {
+    super(`GCS answered more than ${MAX_JSON_ANSWER_BYTES} bytes of JSON for ${what}`);
+    this.name = 'AnswerTooLargeError';
+  }
 }
 
 /** GCS's answer: status and headers, and the body still to read (stream it, or use the helpers). */
@@ -145,12 +161,28 @@ export class GcsHttp {
 function answerOf(response: IncomingMessage, call: GcsCall): GcsAnswer {
   const text = async (): Promise<string> => {
     const chunks: Buffer[] = [];
+    let size = 0;
     try {
-      for await (const chunk of response) chunks.push(chunk as Buffer);
+      for await (const chunk of response) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_JSON_ANSWER_BYTES) {
+          response.destroy();
+          throw new AnswerTooLargeError(call.context.target);
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch (error) {
+      if (error instanceof AnswerTooLargeError) throw error;
+      throw errorFromTransport(error, call.context);
+    }
+    return Buffer.concat(chunks, size).toString('utf8');
+  };
+  const dump = async (): Promise<void> => {
+    try {
+      await finished(response.resume());
     } catch (error) {
       throw errorFromTransport(error, call.context);
     }
-    return Buffer.concat(chunks).toString('utf8');
   };
   return {
     status: response.statusCode ?? 0,
@@ -158,6 +190,6 @@ function answerOf(response: IncomingMessage, call: GcsCall): GcsAnswer {
     body: response,
     text,
     json: async () => JSON.parse(await text()) as unknown,
-    dump: async () => { await text(); },
+    dump,
   };
 }

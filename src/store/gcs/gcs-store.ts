@@ -16,7 +16,6 @@
  * - deletes: a 404 after an attempt that failed in flight means ours landed.
  */
 import { randomUUID } from 'node:crypto';
-import { noteBufferBytes } from '../../buffer-reclaim.ts';
 import { ConflictError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
 import type {
   ChunkedBody,
@@ -32,7 +31,7 @@ import type {
 import { deadlineTimer } from './attempt-timer.ts';
 import type { BlobSigner } from './credentials.ts';
 import { errorFromTransport, type GcsCallContext } from './gcs-errors.ts';
-import type { GcsCall, GcsHttp } from './gcs-http.ts';
+import { AnswerTooLargeError, type GcsCall, type GcsHttp } from './gcs-http.ts';
 import { attributesOf, OBJECT_FIELDS, type GcsObjectResource } from './object-resource.ts';
 import { rangedBody, worthRanges, type RangeMemory } from './ranged-download.ts';
 import { uploadInParts, type PartObject, type PartOperations } from './composite-upload.ts';
@@ -154,7 +153,6 @@ export class GcsObjectStore implements ObjectStore {
           if (length + chunk.length > expected) break;
           chunk.copy(target, length);
           length += chunk.length;
-          noteBufferBytes(chunk.length);
         }
         if (length !== expected) {
           answer.body.destroy();
@@ -283,10 +281,26 @@ export class GcsObjectStore implements ObjectStore {
     });
   }
 
+  /**
+   * A page of at most `options.pageSize` names. An answer past MAX_JSON_ANSWER_BYTES (long
+   * names, or a backend that ignores `fields`) is asked again for a quarter of the names,
+   * so a page held in memory stays within what a listing is charged (memory-costs.ts).
+   */
   async list(options: ListOptions): Promise<ListPage> {
+    for (let pageSize = options.pageSize; ; pageSize = Math.ceil(pageSize / 4)) {
+      try {
+        return await this.#listPage(options, pageSize);
+      } catch (error) {
+        if (!(error instanceof AnswerTooLargeError)) throw error;
+        if (pageSize === 1) throw new UnavailableError(`${error.message}, even for one name; the listing cannot be held`);
+      }
+    }
+  }
+
+  async #listPage(options: ListOptions, pageSize: number): Promise<ListPage> {
     const params = new URLSearchParams({
       prefix: options.prefix,
-      maxResults: String(options.pageSize),
+      maxResults: String(pageSize),
       fields: 'items(name,size),prefixes,nextPageToken',
     });
     if (options.delimiter !== undefined) params.set('delimiter', options.delimiter);

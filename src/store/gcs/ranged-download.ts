@@ -16,7 +16,7 @@
  */
 import { Readable } from 'node:stream';
 import { BufferPool } from '../../buffer-pool.ts';
-import { reclaimLargeBuffers, reclaimMark } from '../../buffer-reclaim.ts';
+import { rangeCost } from '../../memory-costs.ts';
 import { UnavailableError } from '../../errors.ts';
 
 /** Size of the copies a range is written out in. */
@@ -28,15 +28,6 @@ const PIECE_BYTES = 64 * 1024;
  * gave up at once, costs no ranged reads.
  */
 const RANGES_AFTER_BYTES = 256 * 1024;
-
-/**
- * What one range in flight is charged in the memory budget, as a multiple of its buffer:
- * the socket buffers it arrives in and the copies written out of it are garbage until
- * the collector takes them, about as much again. Charged once, a 1 GiB GET right after a
- * 1 GiB PUT peaked at 122 MiB, and three such GETs at 132 (over the 128 MiB limit);
- * charged twice, 116 and 117 (docs/memory.md).
- */
-const RANGE_COST = 2;
 
 /** Why the ranged reads of a download stopped: its reader went away. Never retried. */
 export class DownloadStoppedError extends Error {
@@ -75,7 +66,7 @@ export function worthRanges(size: number, options: Pick<RangedReadOptions, 'rang
  */
 export function rangedBody(first: Readable, size: number, options: RangedReadOptions): Readable {
   let slots = 0;
-  while (slots < options.streams && options.memory.tryReserve(options.rangeBytes * RANGE_COST)) slots += 1;
+  while (slots < options.streams && options.memory.tryReserve(rangeCost(options.rangeBytes))) slots += 1;
   if (slots === 0) return first;
   return Readable.from(inOrder(first, size, slots, options), { objectMode: false });
 }
@@ -89,7 +80,6 @@ interface Range {
 async function* inOrder(first: Readable, size: number, slots: number, options: RangedReadOptions): AsyncGenerator<Buffer> {
   // The download's own range buffers, reused range after range and dropped with it.
   const pool = new BufferPool(options.rangeBytes);
-  const mark = reclaimMark();
   const controller = new AbortController();
   const inFlight: Range[] = [];
   let nextStart = pool.bufferBytes;
@@ -120,8 +110,7 @@ async function* inOrder(first: Readable, size: number, slots: number, options: R
   } finally {
     controller.abort(new DownloadStoppedError());
     first.destroy();
-    options.memory.release(slots * pool.bufferBytes * RANGE_COST);
-    reclaimLargeBuffers(mark);
+    options.memory.release(slots * rangeCost(pool.bufferBytes));
   }
 }
 

@@ -12,6 +12,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MemoryBudget } from '../../memory-budget.ts';
+import { CACHE_ENTRY_COST } from '../../memory-costs.ts';
 
 export interface CacheEntry {
   readonly name: string;
@@ -25,8 +26,8 @@ export interface CacheEntry {
   readonly path: string;
 }
 
-/** Heap bytes one index entry may take (its record, with a name of up to 1 KiB); reserved in the memory budget. */
-export const INDEX_ENTRY_BYTES = 2048;
+/** Heap bytes one index entry is charged in the memory budget (memory-costs.ts). */
+const INDEX_ENTRY_BYTES = CACHE_ENTRY_COST;
 
 /** The cache directory is not one this process may trust: not a real directory, or not its own. */
 export class UnsafeCacheDirError extends Error {
