@@ -19,6 +19,7 @@ describe('the status table', () => {
       internal_error: 500,
       unavailable: 503,
       timeout: 504,
+      client_aborted: 499,
     });
   });
 });
