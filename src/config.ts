@@ -54,8 +54,6 @@ export interface Config {
    * through one resumable session.
    */
   readonly uploadStreams: number;
-  /** Where parallel uploads keep their temporary parts (`<prefix><upload id>/<n>`). */
-  readonly uploadPartsPrefix: string;
   /** A download over twice this size is read in ranges of this size, several in flight. */
   readonly readRangeBytes: number;
   /** Ranged reads in flight per large download; 0 reads every object as one stream. */
@@ -107,8 +105,6 @@ const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
 const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, Ki: KIB, Mi: MIB, Gi: GIB, Ti: 1024 * GIB };
 const MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600;
-/** Where parallel uploads keep their parts unless told otherwise: outside any STATE_PREFIX, easy to give a lifecycle rule. */
-const DEFAULT_PARTS_PREFIX = '.asya-upload-parts';
 /** Where the metadata server answers on GCE and GKE. */
 const DEFAULT_METADATA_HOST = '169.254.169.254';
 
@@ -131,7 +127,6 @@ export function loadConfig(env: Env): Config {
     gcsMaxAttempts: integer(env, 'GCS_MAX_ATTEMPTS', 5, 1, 20, 'attempts'),
     uploadChunkBytes: sizeBetween(env, 'CONNECTOR_UPLOAD_CHUNK', 8 * MIB, UPLOAD_CHUNK_UNIT, 256 * MIB, UPLOAD_CHUNK_UNIT),
     uploadStreams: integer(env, 'CONNECTOR_UPLOAD_STREAMS', 1, 1, 16, 'parts uploading at once'),
-    uploadPartsPrefix: partsPrefix(env, 'CONNECTOR_UPLOAD_PARTS_PREFIX'),
     readRangeBytes: sizeBetween(env, 'CONNECTOR_READ_RANGE', 3 * MIB, 256 * KIB, 256 * MIB),
     readStreams: integer(env, 'CONNECTOR_READ_STREAMS', 4, 0, 16, 'ranged reads'),
     maxBodyBytes: size(env, 'CONNECTOR_MAX_BODY', 5 * GIB, 1),
@@ -159,9 +154,6 @@ export function loadConfig(env: Env): Config {
   if (config.endpoint?.startsWith('http:') === true && !isLoopbackOrigin(config.endpoint)) {
     throw new ConfigError('GCS_ENDPOINT', `(${config.endpoint}) is plain http to another host: the connector would send its access token in clear; use https (an emulator without credentials is STORAGE_EMULATOR_HOST)`);
   }
-  if (config.prefix !== '' && config.uploadPartsPrefix.startsWith(`${config.prefix}/`)) {
-    throw new ConfigError('CONNECTOR_UPLOAD_PARTS_PREFIX', `(${config.uploadPartsPrefix}) must lie outside STATE_PREFIX (${config.prefix}/): temporary parts would show as keys`);
-  }
   if (documentCost(config.queryDocumentMaxBytes) > config.queryMemoryBytes) {
     throw new ConfigError('CONNECTOR_QUERY_DOCUMENT_MAX', `(${sizeLabel(config.queryDocumentMaxBytes)}) must be at most a sixth of CONNECTOR_QUERY_MEMORY (${sizeLabel(config.queryMemoryBytes)}): reading and parsing a document takes about six times its size`);
   }
@@ -172,6 +164,7 @@ export function loadConfig(env: Env): Config {
 const OBSOLETE_VARIABLES: Readonly<Record<string, string>> = {
   CONNECTOR_SPILL_THRESHOLD: 'request bodies are no longer spooled to disk; see CONNECTOR_UPLOAD_CHUNK and CONNECTOR_MEMORY_BUDGET',
   CONNECTOR_TMPDIR: 'request bodies are no longer spooled to disk; the connector needs no spool volume',
+  CONNECTOR_UPLOAD_PARTS_PREFIX: 'temporary parts of parallel uploads live in <STATE_PREFIX>/.asya-upload-parts/, a folder no key maps to',
   GCS_RESUMABLE_THRESHOLD: 'bodies larger than CONNECTOR_UPLOAD_CHUNK stream through a resumable upload',
 };
 
@@ -253,11 +246,6 @@ function statePrefix(env: Env, name: string): string {
 }
 
 /** The folder of parallel uploads' temporary parts, with its trailing `/`; never the bucket root. */
-function partsPrefix(env: Env, name: string): string {
-  const folder = statePrefix({ [name]: nonEmpty(env, name) ?? DEFAULT_PARTS_PREFIX }, name);
-  if (folder === '') throw new ConfigError(name, 'must name a folder, such as .asya-upload-parts: parts are not kept at the bucket root');
-  return `${folder}/`;
-}
 
 /** An http(s) origin without a path; "host:port" without a scheme is plain HTTP, as Google's SDKs take it. */
 function optionalOrigin(env: Env, name: string, example: string): string | undefined {

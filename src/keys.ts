@@ -12,6 +12,12 @@ export type KeyTarget =
   | { readonly kind: 'directory'; readonly key: string };
 
 const MAX_OBJECT_NAME_BYTES = 1024;
+/**
+ * The folder, first under the prefix, where parallel uploads keep their temporary parts:
+ * inside STATE_PREFIX (so that what the connector writes stays under it), and reserved:
+ * no key maps there and listings leave it out.
+ */
+export const PARTS_FOLDER = '.asya-upload-parts';
 const FORBIDDEN_START = '.well-known/acme-challenge/';
 // C0 and C1 control characters and DEL: invisible in logs and listings, and CR/LF/NUL break HTTP.
 // eslint-disable-next-line no-control-regex -- these control characters are what is refused
@@ -51,6 +57,16 @@ export class KeySpace {
   /** The object name a (valid) key is stored under. */
   objectName(key: string): string {
     return this.#base + key;
+  }
+
+  /** Object-name prefix of the temporary parts of parallel uploads: `<prefix>/.asya-upload-parts/`. */
+  get partsFolder(): string {
+    return `${this.#base}${PARTS_FOLDER}/`;
+  }
+
+  /** True for an object name (or a listing prefix) in the parts folder: the connector's own, left out of listings. */
+  isPartsName(objectName: string): boolean {
+    return objectName.startsWith(this.partsFolder);
   }
 
   /** The key of an object name, or undefined for a name outside the prefix. */
@@ -126,6 +142,7 @@ function keyProblem(body: string, key: string): string | undefined {
   const shown = JSON.stringify(key);
   if (CONTROL.test(key)) return `key ${shown} contains a control character (U+0000-U+001F, U+007F-U+009F)`;
   if (key.startsWith('/')) return `key ${shown} starts with "/"; keys are relative to the mount`;
+  if (body === PARTS_FOLDER || key.startsWith(`${PARTS_FOLDER}/`)) return `key ${shown} is in ${PARTS_FOLDER}/, the folder reserved for the connector's temporary upload parts`;
   for (const segment of body.split('/')) {
     if (segment === '') return `key ${shown} has an empty segment ("//")`;
     if (segment === '.' || segment === '..') return `key ${shown} has a "${segment}" segment`;

@@ -6,6 +6,7 @@ set -euo pipefail
 PROJECT=my-project
 REGION=europe-west1              # the GKE cluster's region
 BUCKET=my-actor-state
+STATE_PREFIX=models/v2           # the connector's STATE_PREFIX; empty for none
 GSA=actor-sa                     # Google service account
 NAMESPACE=prod
 KSA=actor-service-account        # Kubernetes service account of the actor pods
@@ -15,9 +16,11 @@ gcloud storage buckets create "gs://$BUCKET" --project="$PROJECT" --location="$R
   --default-storage-class=STANDARD --uniform-bucket-level-access --public-access-prevention
 
 # Temporary parts of parallel uploads (CONNECTOR_UPLOAD_STREAMS > 1) that a killed connector
-# left behind are deleted after a day. This replaces the bucket's lifecycle rules: merge
-# lifecycle.json into yours if it has some.
-gcloud storage buckets update "gs://$BUCKET" --lifecycle-file="$(dirname "$0")/lifecycle.json"
+# left behind, in <STATE_PREFIX>/.asya-upload-parts/, are deleted after a day. This replaces
+# the bucket's lifecycle rules: merge lifecycle.json into yours if it has some.
+rules="$(mktemp)"
+sed "s#STATE_PREFIX/#${STATE_PREFIX:+$STATE_PREFIX/}#" "$(dirname "$0")/lifecycle.json" > "$rules"
+gcloud storage buckets update "gs://$BUCKET" --lifecycle-file="$rules"
 
 # Service account, allowed on this bucket only (not project-wide).
 gcloud iam service-accounts create "$GSA" --project="$PROJECT"

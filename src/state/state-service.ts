@@ -200,6 +200,7 @@ export class StateService {
     const keys = this.#files(page.objects).map((file) => file.key);
     const prefixes: string[] = [];
     for (const name of page.prefixes) {
+      if (this.#keys.isPartsName(name)) continue;
       const key = this.#keys.listedKey(name, true);
       if (key === undefined) this.#onInvalidName(name);
       else prefixes.push(key);
@@ -212,7 +213,7 @@ export class StateService {
     const files: ListedFile[] = [];
     for (const object of objects) {
       // A name ending in "/" is a folder placeholder some tools create, not a file.
-      if (object.name.endsWith('/')) continue;
+      if (object.name.endsWith('/') || this.#keys.isPartsName(object.name)) continue;
       const key = this.#keys.listedKey(object.name, false);
       if (key === undefined) this.#onInvalidName(object.name);
       else files.push({ key, size: object.size });

@@ -1,4 +1,5 @@
 /** Builds the GCS ObjectStore from the configuration. */
+import { KeySpace } from '../keys.ts';
 import type { Config } from '../config.ts';
 import { createCredentials } from '../store/gcs/credentials.ts';
 import { GcsHttp } from '../store/gcs/gcs-http.ts';
@@ -46,7 +47,7 @@ export function createGcsStore(config: Config, hooks: GcsStoreHooks, rangeMemory
     retry: { maxAttempts: config.gcsMaxAttempts, baseDelayMs: 100, maxDelayMs: 5_000 },
     onRetry: hooks.onRetry,
     onLeftoverParts: hooks.onLeftoverParts,
-    partsPrefix: config.uploadStreams > 1 ? config.uploadPartsPrefix : undefined,
+    partsPrefix: config.uploadStreams > 1 ? new KeySpace(config.prefix).partsFolder : undefined,
     ranges: rangeMemory === undefined ? undefined : { rangeBytes: config.readRangeBytes, streams: config.readStreams, memory: rangeMemory },
   });
 }

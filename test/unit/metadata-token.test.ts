@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
 import { MetadataTokenSource } from '../../src/store/gcs/metadata-token.ts';
+import { GcsHttp } from '../../src/store/gcs/gcs-http.ts';
 
 async function standIn(answer: (n: number) => { status: number; flavor: boolean; body: string }): Promise<{ host: string; requests: () => number; close: () => void }> {
   let requests = 0;
@@ -54,5 +55,66 @@ describe('MetadataTokenSource', () => {
 
   it('says so when nothing listens', async () => {
     await assert.rejects(new MetadataTokenSource({ host: '127.0.0.1:1' }).authorization(), /no metadata server at 127\.0\.0\.1:1/);
+  });
+
+  it('gives a dripping metadata server one deadline for the whole answer, not one per byte', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'metadata-flavor': 'Google' });
+      const drip = setInterval(() => { res.write(' '); }, 200);
+      res.once('close', () => { clearInterval(drip); });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const host = `127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+    try {
+      await assert.rejects(new MetadataTokenSource({ host }).authorization(), /did not answer within 3000 ms/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('refuses a token whose expires_in is not a sane lifetime', async () => {
+    for (const expires of [0, -60, 1e12]) {
+      const server = await standIn(() => ({ status: 200, flavor: true, body: JSON.stringify({ access_token: 't', expires_in: expires }) }));
+      try {
+        await assert.rejects(new MetadataTokenSource({ host: server.host }).authorization(), /expires in/, String(expires));
+      } finally {
+        server.close();
+      }
+    }
+  });
+
+  it('forgets a token GCS refused with 401, so the next request fetches another', async () => {
+    const metadata = await standIn((n) => ({ status: 200, flavor: true, body: JSON.stringify({ access_token: `token-${n}`, expires_in: 3600 }) }));
+    const source = new MetadataTokenSource({ host: metadata.host });
+    const gcs = createServer((req, res) => { res.writeHead(req.headers.authorization === 'Bearer token-1' ? 401 : 200).end('{}'); });
+    await new Promise<void>((resolve) => gcs.listen(0, '127.0.0.1', resolve));
+    const address = gcs.address();
+    const http = new GcsHttp({
+      origin: `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`,
+      credentials: {
+        authorization: () => source.authorization(),
+        refused: (authorization) => { source.forget(authorization); },
+        email: () => Promise.reject(new Error('unused')),
+        sign: () => Promise.reject(new Error('unused')),
+      },
+      timeoutMs: 2_000,
+      connections: 1,
+      onOutcome: () => undefined,
+    });
+    const call = (): Promise<number> => http.send({ op: 'stat', method: 'GET', path: '/x', signal: new AbortController().signal, context: { target: 'gs://b/x' }, body: null, headers: {} }).then(async (answer) => {
+      await answer.dump();
+      return answer.status;
+    });
+    try {
+      assert.equal(await call(), 401);
+      assert.equal(await call(), 200, 'the second request carries a fresh token');
+      assert.equal(metadata.requests(), 2);
+    } finally {
+      await http.close();
+      gcs.close();
+      metadata.close();
+    }
   });
 });

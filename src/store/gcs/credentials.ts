@@ -29,6 +29,8 @@ export interface BlobSigner {
 export interface Credentials extends BlobSigner {
   /** The `Authorization` header value for a request, or undefined when none is sent. */
   authorization(): Promise<string | undefined>;
+  /** GCS refused `authorization` (401): the next request fetches a fresh token instead of sending it again. */
+  refused(authorization: string): void;
 }
 
 export interface CredentialsOptions {
@@ -85,6 +87,10 @@ export function createCredentials(options: CredentialsOptions): Credentials {
       } catch (error) {
         throw new UnavailableError(`could not get GCS credentials: ${describe(error)}`, { cause: error });
       }
+    },
+    // google-auth-library refreshes its own tokens by their expiry; the metadata source is ours.
+    refused(authorization) {
+      metadata?.forget(authorization);
     },
     async email() {
       try {

@@ -99,6 +99,7 @@ export class GcsHttp {
     const started = performance.now();
     try {
       const response = await this.#exchange(call, headers);
+      if (response.statusCode === 401 && authorization !== undefined) this.#options.credentials.refused(authorization);
       this.#options.onOutcome(call.op, String(response.statusCode), (performance.now() - started) / 1000);
       return answerOf(response, call);
     } catch (error) {

@@ -7,15 +7,19 @@
  * A token is fetched on first use and again before it expires (5 minutes before, or half
  * its lifetime when that is shorter), one fetch at a time however many requests wait.
  * Every answer must carry `Metadata-Flavor: Google`, so that nothing else listening on
- * that address can hand out tokens.
+ * that address can hand out tokens, and must come whole within ANSWER_TIMEOUT_MS: a
+ * server that drips its answer cannot hold a request (or `/readyz`) past that. A token
+ * GCS refuses (401) is forgotten, so the next request fetches another.
  */
 import { request } from '../../node-http.ts';
 
 const TOKEN_PATH = '/computeMetadata/v1/instance/service-accounts/default/token';
 const REFRESH_AHEAD_MS = 5 * 60 * 1000;
-/** Longest wait for the metadata server's answer; it answers in milliseconds when it is there. */
+/** Longest wait for the metadata server's whole answer; it answers in milliseconds when it is there. */
 const ANSWER_TIMEOUT_MS = 3_000;
 const MAX_ANSWER_BYTES = 64 * 1024;
+/** GCE tokens live an hour; a day is past anything the metadata server hands out. */
+const MAX_LIFETIME_SECONDS = 24 * 3600;
 
 export interface MetadataTokenOptions {
   /** `host[:port]` of the metadata server. */
@@ -41,6 +45,11 @@ export class MetadataTokenSource {
     this.#now = options.now ?? Date.now;
   }
 
+  /** Drops the token behind `authorization` when it is still the current one (GCS refused it). */
+  forget(authorization: string): void {
+    if (this.#token !== undefined && authorization === `Bearer ${this.#token.value}`) this.#token = undefined;
+  }
+
   /** `Bearer <token>`, fetched or refreshed when needed. Throws with what the metadata server said. */
   async authorization(): Promise<string> {
     const current = this.#token;
@@ -62,6 +71,9 @@ export class MetadataTokenSource {
     if (typeof parsed.access_token !== 'string' || parsed.access_token === '' || typeof parsed.expires_in !== 'number') {
       throw new Error(`the metadata server at ${this.#host} answered a token request without access_token and expires_in`);
     }
+    if (!Number.isFinite(parsed.expires_in) || parsed.expires_in <= 0 || parsed.expires_in > MAX_LIFETIME_SECONDS) {
+      throw new Error(`the metadata server at ${this.#host} answered a token that expires in ${String(parsed.expires_in)} s; expected 1 to ${MAX_LIFETIME_SECONDS}`);
+    }
     const lifetimeMs = parsed.expires_in * 1000;
     const token = { value: parsed.access_token, refreshAt: fetchedAt + lifetimeMs - Math.min(REFRESH_AHEAD_MS, lifetimeMs / 2) };
     this.#token = token;
@@ -76,6 +88,8 @@ class MetadataError extends Error {}
 function metadataGet(host: string, path: string): Promise<string> {
   const [hostname = host, port = '80'] = host.split(':');
   return new Promise((resolve, reject) => {
+    // `timeout` below is between bytes; this one is for the whole answer.
+    const deadline = setTimeout(() => { req.destroy(new MetadataError(`the metadata server at ${host} did not answer within ${ANSWER_TIMEOUT_MS} ms`)); }, ANSWER_TIMEOUT_MS);
     const req = request({ hostname, port: Number(port), path, headers: { 'metadata-flavor': 'Google' }, timeout: ANSWER_TIMEOUT_MS, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -92,6 +106,7 @@ function metadataGet(host: string, path: string): Promise<string> {
       });
       res.on('error', reject);
     });
+    req.once('close', () => { clearTimeout(deadline); });
     req.on('timeout', () => { req.destroy(new MetadataError(`the metadata server at ${host} did not answer within ${ANSWER_TIMEOUT_MS} ms`)); });
     req.on('error', (error) => { reject(error instanceof MetadataError ? error : new Error(`no metadata server at ${host}: ${error.message}`)); });
     req.end();
