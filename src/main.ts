@@ -18,7 +18,6 @@ import { buildRouteContext } from './wiring/route-context.ts';
 import { BackendHealth } from './store/backend-health.ts';
 import { createGcsStore, gcsOrigin } from './wiring/gcs-store.ts';
 import type { GcsObjectStore } from './store/gcs/gcs-store.ts';
-import { UnsafeCacheDirError } from './store/read-cache/cache-index.ts';
 import { openReadCache } from './wiring/read-cache.ts';
 
 const EXIT_STARTUP_FAILED = 1;
@@ -144,9 +143,9 @@ async function claimSocket(config: Config, logger: Logger): Promise<void> {
   if (replacedStale) logger.warn('replaced a stale socket file left by an earlier process', { socket: config.socketPath });
 }
 
-/** Logs why start-up failed and exits 1; a bug (not a refusal of the socket or cache path, nor a file-system error) is rethrown. */
+/** Logs why start-up failed and exits 1; a bug (not a refusal of the socket path, nor a file-system error) is rethrown. */
 async function failStartup(what: string, error: unknown, logger: Logger, store: { close(): Promise<void> }): Promise<never> {
-  const refusedPath = error instanceof SocketPathError || error instanceof UnsafeCacheDirError;
+  const refusedPath = error instanceof SocketPathError;
   if (!refusedPath && (error as NodeJS.ErrnoException).code === undefined) throw error;
   logger.error(`${what}: ${(error as Error).message}`);
   await store.close();

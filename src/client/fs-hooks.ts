@@ -41,7 +41,7 @@ const SUPPORTED = ['readFile', 'writeFile', 'appendFile', 'readdir', 'stat', 'ls
 type SupportedCall = (typeof SUPPORTED)[number];
 /** Path-taking calls with no meaning on object storage. */
 const UNSUPPORTED = [
-  'rename', 'copyFile', 'cp', 'link', 'symlink', 'readlink', 'chmod', 'chown', 'lchown', 'utimes', 'lutimes', 'truncate', 'opendir', 'mkdtemp', 'statfs',
+  'rename', 'copyFile', 'cp', 'link', 'symlink', 'readlink', 'chmod', 'chown', 'lchown', 'utimes', 'lutimes', 'truncate', 'opendir', 'mkdtemp', 'mkdtempDisposable', 'statfs',
   'openAsBlob', 'glob', 'watch', 'watchFile',
 ] as const;
 /** Calls whose second argument is a path too. */
@@ -109,12 +109,20 @@ class FsPatches {
     this.#promises = promises;
   }
 
-  /** Replaces `target[name]` (when it exists) by `wrap(original)`, reporting errors as that call does (callStyle). */
+  /**
+   * Replaces `target[name]` (when it exists) by `wrap(original)`, reporting errors as that
+   * call does (callStyle). A `native` variant hung on the original (`fs.realpath.native`,
+   * `fs.realpathSync.native`) is wrapped the same way and hung on the replacement.
+   */
   replace(target: object, name: string, wrap: Wrap): void {
     const holder = target as Record<string, unknown>;
     const original = holder[name];
     if (typeof original !== 'function') return;
-    holder[name] = failingInStyle(wrap(original as AnyFunction), callStyle(target === this.#promises, name));
+    const style = callStyle(target === this.#promises, name);
+    const replacement = failingInStyle(wrap(original as AnyFunction), style) as AnyFunction & { native?: AnyFunction };
+    const native = (original as { native?: unknown }).native;
+    if (typeof native === 'function') replacement.native = failingInStyle(wrap(native as AnyFunction), style);
+    holder[name] = replacement;
     this.#restore.push(() => { holder[name] = original; });
   }
 

@@ -132,6 +132,20 @@ describe('fs hooks on mount paths', () => {
     assert.throws(() => { fs.watchFile(onMount, () => undefined); }, isNotSupported);
   });
 
+  it('mkdtempDisposable (promises and sync) is refused on mount paths; realpath.native still exists and resolves through the connector', async () => {
+    const isNotSupported = (error: NodeJS.ErrnoException): boolean => error.code === 'ENOTSUP';
+    await assert.rejects(fs.promises.mkdtempDisposable(`${stateRoot}/cache/tmp-`), isNotSupported);
+    assert.throws(() => fs.mkdtempDisposableSync(`${stateRoot}/cache/tmp-`), isNotSupported);
+    await writeFile(`${stateRoot}/cache/real/x`, 'x');
+    assert.equal(typeof fs.realpathSync.native, 'function');
+    assert.equal(fs.realpathSync.native(`${stateRoot}/cache/real/../real/x`), `${stateRoot}/cache/real/x`);
+    const viaCallback = await new Promise<string>((resolve, reject) => {
+      fs.realpath.native(`${stateRoot}/cache/real/x`, (error, resolved) => { if (error) reject(error); else resolve(resolved); });
+    });
+    assert.equal(viaCallback, `${stateRoot}/cache/real/x`);
+    assert.equal(fs.realpathSync.native(localDir), fs.realpathSync(localDir), 'off the mounts, the original');
+  });
+
   it('a Buffer path that is not valid UTF-8 on a mount is EINVAL and stores nothing', async () => {
     const invalid = Buffer.concat([Buffer.from(`${stateRoot}/cache/r/bad-`), Buffer.from([0xff, 0xfe])]);
     await assert.rejects(fs.promises.writeFile(invalid, 'x'), (error: NodeJS.ErrnoException) => error.code === 'EINVAL');

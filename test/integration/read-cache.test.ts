@@ -6,13 +6,13 @@
  * and what fake-gcs-server can show (changed, deleted, restart, correctness) against it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startMemoryBackend, type MemoryBackend } from '../../bench/start-memory-backend.ts';
 import { socketScopedDir } from '../../src/socket-scoped-dir.ts';
-import { connectorEnv, runToExit, startConnector, type Connector } from '../helpers/connector.ts';
+import { startConnector, type Connector } from '../helpers/connector.ts';
 import { putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
 
@@ -173,7 +173,7 @@ describe('read cache on a backend that honours ifGenerationNotMatch (benchmark b
     assert.deepEqual((await request(connector.socketPath, '/keys/restart/m.bin')).body, bytes(2 * MIB, 10));
   });
 
-  it('verifies what it serves: a copy changed on disk is never served as complete, and is dropped', async () => {
+  it('verifies what it serves: a copy changed on disk is never served; the read goes to the backend and the copy is dropped', async () => {
     const content = bytes(2 * MIB, 11);
     await putOnBackend(backend, 'tamper/same-size.bin', content);
     await putOnBackend(backend, 'tamper/short.bin', content);
@@ -184,15 +184,15 @@ describe('read cache on a backend that honours ifGenerationNotMatch (benchmark b
       .map((entry) => join(entry.parentPath, entry.name));
     const copies = copyOf(2 * MIB);
     assert.ok(copies.length >= 2, 'both objects are cached');
-    // Same size, one byte flipped, in every 2 MiB copy: the MD5 check cuts the answer.
+    // Same size, one byte flipped, in every 2 MiB copy: checked before its first byte goes out.
     for (const path of copies) {
       const data = readFileSync(path);
       data[1000] = (data[1000] ?? 0) ^ 0xff;
       writeFileSync(path, data);
     }
-    const cut = await request(connector.socketPath, '/keys/tamper/same-size.bin').then((answer) => answer.body.length, (error: unknown) => String(error));
-    assert.notEqual(cut, 2 * MIB, 'the tampered copy is not delivered as a complete answer');
-    assert.deepEqual((await request(connector.socketPath, '/keys/tamper/same-size.bin')).body, content, 'the next read comes from the backend');
+    const before = await backend.stats();
+    assert.deepEqual((await request(connector.socketPath, '/keys/tamper/same-size.bin')).body, content, 'the right bytes, from the backend, at once');
+    assert.equal((await backend.stats()).media_bytes_sent - before.media_bytes_sent, 2 * MIB, 'read from the backend, not the copy');
     // A copy of the wrong length is caught before a byte goes out, and the read goes to the backend at once.
     const short = copyOf(2 * MIB).find((path) => readFileSync(path)[1000] !== 11);
     if (short !== undefined) truncateSync(short, MIB);
@@ -201,7 +201,7 @@ describe('read cache on a backend that honours ifGenerationNotMatch (benchmark b
 });
 
 describe('read cache directory safety', () => {
-  it('refuses to start on a cache directory that is a symlink, and deletes nothing in its target', async () => {
+  it('serves without the cache when its directory is a symlink, and deletes nothing in its target', async () => {
     const backend = await startMemoryBackend();
     try {
       const root = mkdtempSync(join(tmpdir(), 'asya-cache-link-'));
@@ -209,11 +209,39 @@ describe('read cache directory safety', () => {
       writeFileSync(join(target, 'precious'), 'keep me');
       const socketPath = join(mkdtempSync(join(tmpdir(), 'asya-sock-')), 'state.sock');
       symlinkSync(target, socketScopedDir(root, 'cache', socketPath));
-      const env = connectorEnv({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', env: { CONNECTOR_CACHE_DIR: root } }, socketPath);
-      const { code, stdout } = await runToExit(env);
-      assert.equal(code, 1);
-      assert.match(stdout, /not a directory \(a symlink or a file\)/);
+      const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', socketPath, env: { CONNECTOR_CACHE_DIR: root } });
+      try {
+        assert.match(connector.output.join('\n'), /read cache off: .*not a directory \(a symlink or a file\)/);
+        assert.equal((await request(connector.socketPath, '/keys/absent')).status, 404, 'and serves');
+      } finally {
+        await connector.stop();
+      }
       assert.equal(readFileSync(join(target, 'precious'), 'utf8'), 'keep me');
+    } finally {
+      backend.stop();
+    }
+  });
+
+  it('serves without the cache when another user pre-created its directory', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to give the directory to another uid');
+      return;
+    }
+    const backend = await startMemoryBackend();
+    try {
+      const root = mkdtempSync(join(tmpdir(), 'asya-cache-uid-'));
+      const socketPath = join(mkdtempSync(join(tmpdir(), 'asya-sock-')), 'state.sock');
+      const dir = socketScopedDir(root, 'cache', socketPath);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chownSync(dir, 12345, 12345);
+      const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', socketPath, env: { CONNECTOR_CACHE_DIR: root } });
+      try {
+        assert.match(connector.output.join('\n'), /read cache off: .*belongs to uid 12345/);
+        assert.equal((await request(connector.socketPath, '/keys/absent')).status, 404, 'and serves');
+      } finally {
+        await connector.stop();
+      }
+      assert.equal(statSync(dir).uid, 12345, 'the directory is left as it was');
     } finally {
       backend.stop();
     }

@@ -129,8 +129,15 @@ export class CachedObjectStore implements ObjectStore {
       await this.#index.invalidate(entry.name);
       return undefined;
     }
+    // A copy small enough is checked whole before its first byte goes out, so a changed
+    // one is read from GCS instead of cut mid-answer; a larger one is checked as it streams.
+    if (entry.size <= VERIFY_FIRST_BYTES && !await matchesMd5(file, entry)) {
+      await file.close();
+      await this.#index.invalidate(entry.name);
+      return undefined;
+    }
     const onMismatch = (): void => { void this.#index.invalidate(entry.name); };
-    const body = Readable.from(verified(file.createReadStream({ highWaterMark: 256 * 1024 }), entry, onMismatch), { objectMode: false });
+    const body = Readable.from(verified(file.createReadStream({ start: 0, highWaterMark: 256 * 1024 }), entry, onMismatch), { objectMode: false });
     return {
       generation: entry.generation,
       size: entry.size,
@@ -186,6 +193,22 @@ async function* storeWhilePassing(download: ObjectDownload, copy: PendingCopy, e
       await index.release(copy.size, copy.path);
     }
   }
+}
+
+/** Copies up to this size are verified before they are served (a second read of the local file). */
+const VERIFY_FIRST_BYTES = 16 * 1024 * 1024;
+
+/** Whether the whole file hashes to the entry's MD5. */
+async function matchesMd5(file: FileHandle, entry: CacheEntry): Promise<boolean> {
+  const hash = createHash('md5');
+  const buffer = Buffer.allocUnsafe(256 * 1024);
+  for (let position = 0; position < entry.size;) {
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) return false;
+    hash.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return hash.digest('base64') === entry.md5Base64;
 }
 
 /**
