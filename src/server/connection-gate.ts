@@ -8,9 +8,11 @@
  * own `maxConnections`, set above the cap, drops a flood that arrives faster than that.
  *
  * On a listener that `makesRoomFromIdle` (the ops port, where kubelet's probes arrive
- * among whatever else reaches the pod network), a new connection at the cap closes the
- * oldest one with no request in flight instead of being refused: idle connections cannot
- * crowd out a probe.
+ * among whatever else reaches the pod network), a new connection at the cap closes an
+ * idle one instead of being refused: idle connections cannot crowd out a probe. The
+ * oldest connection that never sent a request goes first; a keep-alive connection that
+ * served requests (a Prometheus scraper's) only when there is no such one, since its
+ * client may be about to reuse it.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -41,6 +43,8 @@ export class ConnectionGate {
   readonly #refused = new WeakSet<Socket>();
   /** Admitted connections, oldest first, with their requests in flight. */
   readonly #inFlight = new Map<Socket, number>();
+  /** Connections that have sent a request (tracked only where idle ones are closed). */
+  readonly #served = new WeakSet<Socket>();
   /** Closed to make room, not yet gone. */
   #leaving = 0;
 
@@ -58,11 +62,14 @@ export class ConnectionGate {
   attach(server: Server): void {
     server.maxConnections = this.#options.maxConnections + REFUSED_HEADROOM;
     server.prependListener('connection', (socket: Socket) => { this.#admit(socket); });
+    // Requests in flight matter only to a listener that closes idle connections: the others pay nothing per request.
+    if (this.#options.makesRoomFromIdle !== true) return;
     const track = (req: IncomingMessage, res: ServerResponse): void => {
       const socket = req.socket;
       const count = this.#inFlight.get(socket);
       if (count === undefined) return;
       this.#inFlight.set(socket, count + 1);
+      this.#served.add(socket);
       res.once('close', () => {
         const now = this.#inFlight.get(socket);
         if (now !== undefined) this.#inFlight.set(socket, now - 1);
@@ -80,7 +87,7 @@ export class ConnectionGate {
 
   #admit(socket: Socket): void {
     const { listener, maxConnections, budget, metrics } = this.#options;
-    if (this.openConnections >= maxConnections && !this.#closeOldestIdle()) {
+    if (this.openConnections >= maxConnections && !this.#closeIdle()) {
       metrics.connectionsRefused.inc({ listener, reason: 'cap' });
       this.#refused.add(socket);
       const timer = setTimeout(() => { socket.destroy(); }, REFUSED_LINGER_MS);
@@ -95,11 +102,13 @@ export class ConnectionGate {
     });
   }
 
-  /** Closes the oldest admitted connection with no request in flight, when the listener may; answers whether it did. */
-  #closeOldestIdle(): boolean {
+  /** Closes an idle connection (one that never sent a request first), when the listener may; answers whether it did. */
+  #closeIdle(): boolean {
     if (this.#options.makesRoomFromIdle !== true) return false;
-    for (const [socket, requests] of this.#inFlight) {
-      if (requests > 0 || socket.destroyed) continue;
+    // Only this listener tracks its requests: on it, a count of 0 means idle.
+    const idle = [...this.#inFlight].filter(([socket, requests]) => requests === 0 && !socket.destroyed).map(([socket]) => socket);
+    const socket = idle.find((candidate) => !this.#served.has(candidate)) ?? idle[0];
+    if (socket !== undefined) {
       this.#leaving += 1;
       socket.once('close', () => { this.#leaving -= 1; });
       socket.destroy();

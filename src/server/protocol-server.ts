@@ -131,14 +131,13 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: RouteContex
     await handle(req, res, ctx);
   } catch (thrown) {
     const error = asConnectorError(thrown);
+    ctx.metrics.errors.inc({ code: error.code });
     if (error.code === 'client_aborted') {
-      ctx.metrics.errors.inc({ code: error.code });
       ctx.logger.debug('the client left before its answer', { op, message: error.message });
       res.destroy();
       return;
     }
     failures.note({ op, method: req.method, path: (req.url ?? '/').split('?', 1)[0] ?? '/', error, thrown, ms: Math.round(performance.now() - started) });
-    ctx.metrics.errors.inc({ code: error.code });
     if (error instanceof ConflictError) ctx.metrics.conflicts.inc({ reason: error.reason });
     // A small unread body is read first so the answer arrives; a large one closes the connection.
     sendError(req, res, error, refusal !== undefined || !(await drainRequest(req)));

@@ -88,12 +88,12 @@ export function plainTransferEncoding(req: IncomingMessage): void {
  * The body length a client announced, checked against the limit before any byte is
  * read; undefined for chunked bodies.
  */
-export function declaredLength(req: IncomingMessage, maxBytes: number): number | undefined {
+export function declaredLength(req: IncomingMessage, maxBytes: number, limitName = 'CONNECTOR_MAX_BODY'): number | undefined {
   const header = req.headers['content-length'];
   if (header === undefined) return undefined;
   const length = Number(header);
   if (!Number.isSafeInteger(length) || length < 0) throw new BadRequestError(`Content-Length must be a whole number, got ${JSON.stringify(header)}`);
-  if (length > maxBytes) throw new TooLargeError(`request body of ${length} bytes is over the ${maxBytes}-byte limit (CONNECTOR_MAX_BODY)`);
+  if (length > maxBytes) throw new TooLargeError(`request body of ${length} bytes is over the ${maxBytes}-byte limit (${limitName})`);
   return length;
 }
 

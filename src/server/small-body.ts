@@ -4,12 +4,11 @@
  * A body past the budget waits unread, then gets 503; one too slow gets 400.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BadRequestError, TooLargeError } from '../errors.ts';
 import type { BudgetUse, Reservation } from '../memory-budget.ts';
 import { jsonBodyCost } from '../memory-costs.ts';
 import { rateGuarded } from './body-rate-guard.ts';
 import { closedSignal } from './closed-signal.ts';
-import { acceptBody, plainTransferEncoding, readSmallBody } from './request-parts.ts';
+import { acceptBody, declaredLength, plainTransferEncoding, readSmallBody } from './request-parts.ts';
 import type { RouteContext } from './route-context.ts';
 
 export interface SmallBodyOptions {
@@ -35,7 +34,7 @@ export interface SmallBody {
 export async function receiveSmallBody(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, body: SmallBodyOptions): Promise<SmallBody> {
   const { maxBytes, what, use, moreBytes = 0 } = body;
   plainTransferEncoding(req);
-  const announced = announcedLength(req, maxBytes, what);
+  const announced = declaredLength(req, maxBytes, what);
   const reservation = await ctx.budget.hold(jsonBodyCost(announced ?? maxBytes) + moreBytes, use, what, ctx.bodyRate.windowMs,
     () => closedSignal(res, `the client closed the connection while ${what} waited for memory`));
   try {
@@ -47,13 +46,4 @@ export async function receiveSmallBody(req: IncomingMessage, res: ServerResponse
     reservation.release();
     throw error;
   }
-}
-
-function announcedLength(req: IncomingMessage, maxBytes: number, what: string): number | undefined {
-  const header = req.headers['content-length'];
-  if (header === undefined) return undefined;
-  const length = Number(header);
-  if (!Number.isSafeInteger(length) || length < 0) throw new BadRequestError(`Content-Length must be a whole number, got ${JSON.stringify(header)}`);
-  if (length > maxBytes) throw new TooLargeError(`${what} of ${length} bytes is over its ${maxBytes}-byte limit`);
-  return length;
 }

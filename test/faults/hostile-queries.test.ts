@@ -6,14 +6,13 @@
  * and its peak RSS stays under the limit.
  */
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startMemoryBackend, type MemoryBackend } from '../../bench/start-memory-backend.ts';
 import { startEmulator, type Emulator } from '../helpers/emulator.ts';
-import { inParallel, runImageRow } from '../helpers/image-connector.ts';
-import { metricValue, request, type Answer } from '../helpers/socket-http.ts';
+import { holdThenFinish, inParallel, runImageRow } from '../helpers/image-connector.ts';
+import { request, type Answer } from '../helpers/socket-http.ts';
 
 const bucket = 'hostile-queries';
 let emulator: Emulator;
@@ -132,26 +131,12 @@ describe('hostile queries and listings', () => {
     await runImageRow({ variant: 'lww', origin: emulator.origin, bucket, check: '100 query bodies of 1 MiB held open' }, async (connector) => {
       const filler = `{"prefix":"docs/0000","filter":{"name":{"$in":[${'"x",'.repeat(262_000)}"x"]}}}`;
       const body = Buffer.from(filler.padEnd(1024 * 1024, ' '));
-      const sockets = await Promise.all(Array.from({ length: 100 }, () => new Promise<Socket>((resolve) => {
-        const socket = connect({ path: connector.socketPath }, () => {
-          socket.write(`POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
-          socket.write(body.subarray(0, body.length - 1));
-          resolve(socket);
-        });
-        socket.on('error', () => undefined);
-      })));
-      await sleep(2_000);
-      const heldPeak = connector.peakRssMiB();
-      const waiting = await metricValue(connector.socketPath, 'asya_state_memory_budget_waiting');
-      assert.ok(waiting > 0, 'bodies past the budget wait before they are read');
-      const statuses = await Promise.all(sockets.map((socket) => new Promise<number>((resolve) => {
-        let text = '';
-        socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1'); });
-        socket.on('close', () => { resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)); });
-        socket.write(body.subarray(body.length - 1));
-      })));
+      const head = `POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+      const held = await holdThenFinish(connector, 100, () => ({ head, body }));
+      assert.ok(held.waiting > 0, 'bodies past the budget wait before they are read');
+      const statuses = held.answers.map((text) => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0));
       assertOnly(statuses, [200, 503]);
-      return { bodies: 100, body_bytes: body.length, rss_while_held_mib: heldPeak, waiting_while_held: waiting, answers: byStatus(statuses) };
+      return { bodies: 100, body_bytes: body.length, rss_while_held_mib: held.rssWhileHeldMiB, waiting_while_held: held.waiting, answers: byStatus(statuses) };
     });
   });
 

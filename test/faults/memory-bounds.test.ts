@@ -12,11 +12,11 @@ import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connector } from '../helpers/connector.ts';
-import { inParallel, runImageRow } from '../helpers/image-connector.ts';
+import { holdThenFinish, inParallel, runImageRow } from '../helpers/image-connector.ts';
 import { freePort, getDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startMemoryBackend } from '../../bench/start-memory-backend.ts';
 import { openFds } from '../helpers/proc.ts';
-import { metricValue, request } from '../helpers/socket-http.ts';
+import { request } from '../helpers/socket-http.ts';
 
 const FULL = process.env.MEMORY_ROWS === 'full';
 const MIB = 1024 * 1024;
@@ -56,24 +56,11 @@ describe(`memory bounds with the image's flags (${FULL ? 'full' : 'reduced'} siz
   it('24 concurrent PUTs of 4 MiB - 1 held before their last byte: those that fit the budget are read, the rest wait their turn, all are stored', async () => {
     await withImageConnector('lww', {}, async (connector) => {
       const size = 4 * MIB - 1;
-      const sockets = await Promise.all(Array.from({ length: 24 }, (_, i) => new Promise<Socket>((resolve) => {
-        const socket = connectUnix(connector.socketPath);
-        socket.once('connect', () => {
-          socket.write(`PUT /keys/held/${i} HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`);
-          socket.write(Buffer.alloc(size - 1, i));
-          resolve(socket);
-        });
-      })));
-      await sleep(2_000);
-      const heldPeak = connector.peakRssMiB();
-      const waiting = await metricValue(connector.socketPath, 'asya_state_memory_budget_waiting');
+      const { rssWhileHeldMiB: heldPeak, waiting, answers } = await holdThenFinish(connector, 24, (i) => ({
+        head: `PUT /keys/held/${i} HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`,
+        body: Buffer.alloc(size, i),
+      }));
       assert.ok(waiting > 0, 'bodies beyond the budget wait before they are read');
-      const answers = await Promise.all(sockets.map((socket) => new Promise<string>((resolve) => {
-        let text = '';
-        socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1'); });
-        socket.on('close', () => { resolve(text); });
-        socket.write(Buffer.from([7]));
-      })));
       assert.ok(answers.every((answer) => answer.startsWith('HTTP/1.1 204 ')), answers.map((a) => a.slice(0, 40)).join(' | '));
       assert.equal((await getDirect(emulator, bucket, 'held/23'))?.length, size);
       return { puts: 24, body_bytes: size, rss_while_held_mib: heldPeak, waiting_while_held: waiting, stored: 24 };

@@ -15,8 +15,6 @@ import { acceptBody, allowOnly, declaredLength, ifMatchGeneration, parseQuery, p
 import type { RequestTarget, RouteContext } from '../route-context.ts';
 import { etagOf, sendJson, sendNoContent } from './json-response.ts';
 
-const MAX_PAGE = LISTING_PAGE_NAMES;
-
 export async function getKey(_req: IncomingMessage, res: ServerResponse, rawKey: string, target: RequestTarget, ctx: RouteContext): Promise<void> {
   const key = ctx.keys.parseFilePath(rawKey);
   allowOnly(parseQuery(target.rawQuery), [], 'GET /keys/{key}');
@@ -111,7 +109,7 @@ export async function listKeys(_req: IncomingMessage, res: ServerResponse, targe
   let limit: number | undefined;
   if (limitText !== undefined) {
     limit = /^\d{1,4}$/.test(limitText) ? Number(limitText) : Number.NaN;
-    if (!(limit >= 1 && limit <= MAX_PAGE)) throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_PAGE}, got ${JSON.stringify(limitText)}`);
+    if (!(limit >= 1 && limit <= LISTING_PAGE_NAMES)) throw new BadRequestError(`limit must be a whole number from 1 to ${LISTING_PAGE_NAMES}, got ${JSON.stringify(limitText)}`);
   }
   const pageToken = query.get('page_token');
   if (pageToken !== undefined && limit === undefined) throw new BadRequestError('page_token goes with limit (the page size)');

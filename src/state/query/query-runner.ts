@@ -181,7 +181,6 @@ class QueryRun {
           const bytes = await this.#read(file);
           // Once the query failed, documents still arriving are not parsed: their trees would only be garbage.
           if (bytes !== undefined && !this.#failed()) this.#consider(index, bytes);
-          if (bytes !== undefined) collectAfterLargeParse(bytes.length);
         } finally {
           this.#readingBytes -= cost;
           this.#wakeRoomWaiters();
@@ -261,6 +260,8 @@ class QueryRun {
     } catch {
       this.skipped++;
       return;
+    } finally {
+      collectAfterLargeParse(bytes.length);
     }
     if (!this.#plan.matches(document)) return;
     this.total++;
