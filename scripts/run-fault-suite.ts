@@ -27,7 +27,7 @@ const files = [
   'test/integration/startup-and-shutdown.test.ts',
 ];
 const started = Date.now();
-const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=900000', '--test-reporter=spec', ...files], {
   cwd: ROOT,
   stdio: 'inherit',
   env: { ...process.env, FAULT_FIGURES_FILE: figuresFile, SOAK_SECONDS: soakSeconds, MEMORY_ROWS: process.env.MEMORY_ROWS ?? 'full' },

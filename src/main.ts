@@ -152,6 +152,9 @@ async function failStartup(what: string, error: unknown, logger: Logger, store: 
   process.exit(EXIT_STARTUP_FAILED);
 }
 
+/** How long after the grace period a stop that has not finished is cut short. */
+const HARD_STOP_AFTER_GRACE_MS = 5_000;
+
 function handleSignals(config: Config, logger: Logger, stop: (graceMs: number) => Promise<boolean>): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -161,6 +164,11 @@ function handleSignals(config: Config, logger: Logger, stop: (graceMs: number) =
     }
     stopping = true;
     logger.info('stopping: finishing requests in flight', { signal, grace_ms: config.shutdownGraceMs });
+    // Connections are force-closed when the grace ends; if closing itself hangs, exit anyway.
+    setTimeout(() => {
+      logger.error('stopping did not finish after the grace period: exiting now', { grace_ms: config.shutdownGraceMs });
+      process.exit(1);
+    }, config.shutdownGraceMs + HARD_STOP_AFTER_GRACE_MS).unref();
     stop(config.shutdownGraceMs).then(
       (forced) => {
         logger.info('stopped', { forced_close: forced });

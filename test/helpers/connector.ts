@@ -23,6 +23,9 @@ export const START_ARGS: readonly string[] = (() => {
 /** `npm start`'s V8 flags alone, which the images run too (docker/Dockerfile). */
 export const START_FLAGS: readonly string[] = START_ARGS.filter((arg) => arg.startsWith('--'));
 
+/** Longer than the connector's own grace (CONNECTOR_SHUTDOWN_GRACE_MS, 25 s by default) and its hard stop after it. */
+const STOP_DEADLINE_MS = 45_000;
+
 export interface Connector {
   readonly socketPath: string;
   readonly process: ChildProcess;
@@ -129,7 +132,15 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     peakRssMiB: () => memoryMiB(child.pid ?? 0, 'VmHWM'),
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
+      // A connector that does not stop must fail its test, not hang the suite.
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<'stuck'>((resolve) => { timer = setTimeout(() => { resolve('stuck'); }, STOP_DEADLINE_MS); });
+      const outcome = await Promise.race([exited, stuck]);
+      clearTimeout(timer);
+      if (outcome !== 'stuck') return outcome;
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(`the connector did not exit within ${STOP_DEADLINE_MS / 1000} s of SIGTERM; its last lines:\n${output.slice(-20).join('\n')}`);
     },
     async kill() {
       if (child.exitCode === null) child.kill('SIGKILL');
