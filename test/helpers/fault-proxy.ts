@@ -1,8 +1,10 @@
 /**
  * A loopback HTTP proxy in front of the emulator that injects faults on chosen requests:
- * answer a status without forwarding, forward but lose the answer, or stall. Everything
- * else is forwarded untouched. It shows what fake-gcs-server cannot: GCS refusing
- * credentials, rate limits, 5xx, stalls, and answers lost after a write landed.
+ * answer a status without forwarding, reset the connection, forward but lose the answer,
+ * stall, break or stall a download's body part-way, or fail an upload chunk part-way (the
+ * storage-testbench instructions of Google's retry conformance tests). Everything else is
+ * forwarded untouched. It shows what fake-gcs-server cannot: GCS refusing credentials,
+ * rate limits, 5xx, stalls, broken streams, and answers lost after a write landed.
  *
  * It also answers resumable-upload status queries (`PUT` of no bytes with
  * `Content-Range: bytes *\/N` or `bytes *\/*`) as GCS does, from the 308 and 200 answers
@@ -14,10 +16,22 @@ import type { Socket } from 'node:net';
 
 export type Fault =
   | { readonly kind: 'status'; readonly status: number }
+  /** Reset the connection before the request reaches the emulator (the testbench's `return-reset-connection`). */
+  | { readonly kind: 'reset' }
   /** Forward, let the emulator act, then cut the connection instead of answering. */
   | { readonly kind: 'lose-answer' }
   /** Accept the request and never answer. */
-  | { readonly kind: 'stall' };
+  | { readonly kind: 'stall' }
+  /** Forward, then cut the connection after `bytes` of the answer's body (`return-broken-stream-after-NK`). */
+  | { readonly kind: 'break-body'; readonly bytes: number }
+  /** Forward, then stop sending after `bytes` of the answer's body, holding the connection open (`stall-for-Ts-after-NK`). */
+  | { readonly kind: 'stall-body'; readonly bytes: number }
+  /**
+   * A resumable-upload PUT whose range holds upload byte `offset`: the bytes before it reach
+   * the emulator (so the session holds them, as GCS would), then `status` is answered and
+   * the connection closed (`return-503-after-NK`). Match it with `coversUploadOffset`.
+   */
+  | { readonly kind: 'fail-upload-at'; readonly offset: number; readonly status: number };
 
 interface Rule {
   readonly matches: (req: IncomingMessage) => boolean;
@@ -29,6 +43,8 @@ export interface FaultProxy {
   readonly origin: string;
   /** Applies `fault` to the next `times` requests for which `matches` is true. */
   inject(matches: (req: IncomingMessage) => boolean, fault: Fault, times?: number): void;
+  /** Applies each step's fault once, in order: a step waits until the one before it has fired. */
+  injectInOrder(steps: readonly { readonly matches: (req: IncomingMessage) => boolean; readonly fault: Fault }[]): void;
   clear(): void;
   /** Requests seen, as "METHOD path". */
   readonly seen: string[];
@@ -65,6 +81,14 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     const fault = rule?.fault;
 
     if (fault?.kind === 'stall') return;
+    if (fault?.kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'fail-upload-at') {
+      failUploadAt(req, res, fault, target, (upstreamRes) => { if (uploadId !== null) trackSession(sessions, uploadId, upstreamRes); });
+      return;
+    }
     if (fault?.kind === 'status') {
       req.resume();
       const message = `injected HTTP ${fault.status}`;
@@ -87,6 +111,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         return;
       }
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+      if (fault?.kind === 'break-body' || fault?.kind === 'stall-body') {
+        sendPartOfBody(upstreamRes, res, fault.bytes, fault.kind === 'break-body');
+        return;
+      }
       upstreamRes.pipe(res);
     });
     forward.on('error', () => { res.destroy(); });
@@ -107,6 +135,15 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     get statusQueries() { return statusQueries; },
     inject(matches, fault, times = 1) {
       rules.push({ matches, fault, remaining: times });
+    },
+    injectInOrder(steps) {
+      let previous: Rule | undefined;
+      for (const step of steps) {
+        const before = previous;
+        const rule: Rule = { matches: (req) => (before === undefined || before.remaining === 0) && step.matches(req), fault: step.fault, remaining: 1 };
+        rules.push(rule);
+        previous = rule;
+      }
     },
     clear() {
       rules.length = 0;
@@ -148,4 +185,77 @@ function trackSession(sessions: Map<string, { persisted: number; finalBody?: Buf
     upstreamRes.on('data', (chunk: Buffer) => { parts.push(chunk); });
     upstreamRes.on('end', () => { session.finalBody = Buffer.concat(parts); });
   }
+}
+
+/** True for a resumable-upload PUT whose bytes include upload byte `offset` (or start at it). */
+export function coversUploadOffset(offset: number): (req: IncomingMessage) => boolean {
+  return (req) => {
+    const range = /^bytes (\d+)-(\d+)\//.exec(req.headers['content-range'] ?? '');
+    return req.method === 'PUT' && range !== null && Number(range[1]) <= offset && offset <= Number(range[2]);
+  };
+}
+
+/** Sends the first `limit` bytes of `upstreamRes`, then cuts the connection or holds it open. */
+function sendPartOfBody(upstreamRes: IncomingMessage, res: ServerResponse, limit: number, cut: boolean): void {
+  let sent = 0;
+  upstreamRes.on('data', (chunk: Buffer) => {
+    if (sent >= limit) return;
+    const piece = chunk.subarray(0, limit - sent);
+    sent += piece.length;
+    if (sent < limit) {
+      res.write(piece);
+      return;
+    }
+    upstreamRes.destroy();
+    // Cut once the bytes are on the wire, so the client has them before the break.
+    res.write(piece, () => { if (cut) res.socket?.destroy(); });
+  });
+}
+
+/**
+ * Reads a resumable-upload PUT up to upload byte `fault.offset`, hands the bytes before it
+ * to the emulator as a chunk of their own (GCS keeps what it received in 256 KiB units),
+ * then answers `fault.status` and closes the connection.
+ */
+function failUploadAt(req: IncomingMessage, res: ServerResponse, fault: { offset: number; status: number }, target: URL, track: (upstreamRes: IncomingMessage) => void): void {
+  const start = Number(/^bytes (\d+)-/.exec(req.headers['content-range'] ?? '')?.[1] ?? 0);
+  const wanted = fault.offset - start;
+  const parts: Buffer[] = [];
+  let received = 0;
+  let done = false;
+  const answer = (): void => {
+    const body = JSON.stringify({ error: { code: fault.status, message: `injected HTTP ${fault.status} after upload byte ${fault.offset}`, errors: [{ reason: 'backendError' }] } });
+    res.writeHead(fault.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body, () => { req.socket.destroy(); });
+  };
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    req.pause();
+    if (wanted <= 0 || wanted % (256 * 1024) !== 0) {
+      answer();
+      return;
+    }
+    const chunk = Buffer.concat(parts).subarray(0, wanted);
+    const forward = httpRequest({
+      host: target.hostname,
+      port: target.port,
+      method: 'PUT',
+      path: req.url,
+      headers: { 'content-length': String(chunk.length), 'content-range': `bytes ${start}-${fault.offset - 1}/*` },
+    }, (upstreamRes) => {
+      track(upstreamRes);
+      upstreamRes.resume();
+      upstreamRes.on('end', answer);
+    });
+    forward.on('error', () => { res.destroy(); });
+    forward.end(chunk);
+  };
+  req.on('data', (chunk: Buffer) => {
+    if (done) return;
+    parts.push(chunk);
+    received += chunk.length;
+    if (received >= wanted) finish();
+  });
+  req.on('end', finish);
 }

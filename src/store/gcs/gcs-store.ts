@@ -3,10 +3,12 @@
  * is one multipart upload; a body still arriving streams through a resumable session,
  * see resumable-upload.ts, or, received for a parallel upload, goes up as parts composed
  * at the end, see composite-upload.ts), retried per retry.ts inside the operation's
- * deadline.
+ * deadline, writes included (docs/semantics.md, "Retries").
  *
  * Retries and what they can do twice:
- * - reads, stat, list, metadata updates: repeating them changes nothing;
+ * - reads, stat, list, metadata updates: repeating them changes nothing; a download
+ *   whose body breaks after its headers went out resumes where it broke
+ *   (resumed-download.ts);
  * - writes: every write carries a fresh upload id in its custom metadata. When a retry of
  *   a conditional write gets 412 after an earlier attempt failed in flight (its answer may
  *   have been lost after GCS stored it), the object is read back: if it carries our
@@ -16,6 +18,7 @@
  * - deletes: a 404 after an attempt that failed in flight means ours landed.
  */
 import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { ConflictError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
 import type {
   ChunkedBody,
@@ -34,6 +37,7 @@ import { errorFromTransport, type GcsCallContext } from './gcs-errors.ts';
 import { AnswerTooLargeError, type GcsCall, type GcsHttp } from './gcs-http.ts';
 import { attributesOf, OBJECT_FIELDS, type GcsObjectResource } from './object-resource.ts';
 import { rangedBody, worthRanges, type RangeMemory } from './ranged-download.ts';
+import { resumingBody } from './resumed-download.ts';
 import { uploadInParts, type PartObject, type PartOperations } from './composite-upload.ts';
 import { uploadChunked } from './resumable-upload.ts';
 import { withRetries, type AttemptInfo, type RetryPolicy } from './retry.ts';
@@ -118,6 +122,14 @@ export class GcsObjectStore implements ObjectStore {
         const length = header(answer.headers, 'content-length');
         const size = length === undefined ? undefined : Number(length);
         const ranges = this.#options.ranges;
+        const body = resumingBody(answer.body, {
+          size,
+          retry: this.#options.retry,
+          target: context.target,
+          mapError: (error) => errorFromTransport(error, context),
+          resumeAt: (offset) => this.#readFrom(name, generation, offset),
+          onResume: (error, failures) => { this.#options.onRetry('read', error, failures); },
+        });
         return {
           generation,
           size,
@@ -125,12 +137,29 @@ export class GcsObjectStore implements ObjectStore {
           lastModified: header(answer.headers, 'last-modified'),
           md5Base64: /(?:^|,)\s*md5=([A-Za-z0-9+/=]+)/.exec(String(answer.headers['x-goog-hash'] ?? ''))?.[1],
           body: ranges === undefined || size === undefined || !worthRanges(size, ranges)
-            ? answer.body
-            : rangedBody(answer.body, size, { ...ranges, fetchRange: (start, end, target, signal) => this.#readRange(name, generation, start, end, target, signal) }),
+            ? body
+            : rangedBody(body, size, { ...ranges, fetchRange: (start, end, target, signal) => this.#readRange(name, generation, start, end, target, signal) }),
         };
       } finally {
         // The deadline covers the wait for headers; a streaming body is bounded by
         // the HTTP client's socket timeout (a stall), not by a total.
+        timer.disarm();
+      }
+    });
+  }
+
+  /** The bytes of one generation from `offset` to the end: the rest of a download whose stream broke. */
+  async #readFrom(name: string, generation: string, offset: number): Promise<Readable> {
+    const context = this.#context(name);
+    return this.#retrying('read', this.#deadline(), async ({ deadline }) => {
+      const timer = deadlineTimer(deadline, context.target);
+      const call = this.#call('read', 'GET', `${this.#objectPath(name)}?alt=media&generation=${generation}`, timer.signal, context,
+        null, { range: `bytes=${offset}-` });
+      try {
+        const answer = await this.#http.send(call);
+        if (answer.status !== 206 && !(answer.status === 200 && offset === 0)) await this.#http.fail(answer, call);
+        return answer.body;
+      } finally {
         timer.disarm();
       }
     });
@@ -186,7 +215,7 @@ export class GcsObjectStore implements ObjectStore {
   async #writeWhole(name: string, body: WholeBody, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
     const metadata: UploadMetadata = { name, contentType, md5Hash: body.md5Base64, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
     return this.#landedOnce(metadata, (noteRetry) =>
-      this.#retrying('write', Number.POSITIVE_INFINITY, () => this.#multipartUpload(body, metadata, query, context), noteRetry));
+      this.#retrying('write', this.#deadline(), ({ deadline }) => this.#multipartUpload(body, metadata, query, context, deadline), noteRetry));
   }
 
   /** A lost answer needs no read-back here: the session itself says whether it finalized. */
@@ -354,7 +383,7 @@ export class GcsObjectStore implements ObjectStore {
   }
 
   /** One request carrying the metadata and the bytes; sending and answering share one deadline. */
-  async #multipartUpload(body: WholeBody, metadata: UploadMetadata, query: string, context: GcsCallContext): Promise<GcsObjectResource> {
+  async #multipartUpload(body: WholeBody, metadata: UploadMetadata, query: string, context: GcsCallContext, deadline: number): Promise<GcsObjectResource> {
     // The upload's own random id serves as the boundary: random enough not to occur in the body, one UUID fewer per write.
     const boundary = `asya-${metadata.metadata[UPLOAD_ID_KEY]}`;
     const head = Buffer.from(
@@ -366,7 +395,7 @@ export class GcsObjectStore implements ObjectStore {
       'content-type': `multipart/related; boundary=${boundary}`,
       'content-length': String(head.length + body.size + tail.length),
     };
-    const timer = deadlineTimer(this.#deadline(), context.target);
+    const timer = deadlineTimer(deadline, context.target);
     try {
       // The received buffers go out as they are, uncopied.
       const call = this.#call('write', 'POST', `/upload${this.#bucketPath}/o?uploadType=multipart&${query}`, timer.signal, context, [head, ...body.buffers, tail], headers);

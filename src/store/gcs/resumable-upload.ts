@@ -24,7 +24,7 @@ import { withRetries, type RetryPolicy } from './retry.ts';
 export interface SessionOptions {
   readonly http: GcsHttp;
   readonly retry: RetryPolicy;
-  /** Longest wait for one request, a chunk's transfer included. */
+  /** Deadline for opening the session, and for each chunk to reach GCS, its retries included. */
   readonly timeoutMs: number;
   readonly context: GcsCallContext;
   /** Told of every retry and its cause. */
@@ -97,17 +97,18 @@ async function sendChunk(options: SessionOptions, session: string, declaredSize:
   const end = chunk.offset + chunk.size;
   const total = declaredSize ?? (chunk.last ? end : undefined);
   let from = chunk.offset;
-  const state = await withRetries<SessionState>(options.retry, Number.POSITIVE_INFINITY, async ({ attempt }) => {
+  // A chunk, its retries included, must reach GCS within one deadline.
+  const state = await withRetries<SessionState>(options.retry, Date.now() + options.timeoutMs, async ({ attempt, deadline }) => {
     if (attempt > 1) {
       // The failed attempt may have delivered part of the chunk, or all of it.
-      const status = await sessionStatus(options, session, total);
+      const status = await sessionStatus(options, session, total, deadline);
       if (!('persisted' in status)) return status;
       if (status.persisted < chunk.offset) return { lost: `GCS holds ${status.persisted} bytes of the upload, fewer than the ${chunk.offset} it had confirmed` };
       from = Math.min(status.persisted, end);
     }
     for (;;) {
       if (from === end && !chunk.last) return { persisted: end };
-      const answer = await putRange(options, session, chunk, from, total);
+      const answer = await putRange(options, session, chunk, from, total, deadline);
       if (!('persisted' in answer)) return answer;
       // GCS may persist less than it was sent; the rest goes again.
       if (answer.persisted <= from) throw new UnavailableError(`GCS took none of the bytes from ${from} of ${options.context.target}; resuming`);
@@ -123,14 +124,14 @@ async function sendChunk(options: SessionOptions, session: string, declaredSize:
 }
 
 /** One PUT of the chunk's bytes from `from` to its end. */
-async function putRange(options: SessionOptions, session: string, chunk: BodyChunk, from: number, total: number | undefined): Promise<SessionState> {
+async function putRange(options: SessionOptions, session: string, chunk: BodyChunk, from: number, total: number | undefined, deadline: number): Promise<SessionState> {
   const end = chunk.offset + chunk.size;
   const headers: Record<string, string> = {
     'content-length': String(end - from),
     'content-range': from === end ? `bytes */${total ?? '*'}` : `bytes ${from}-${end - 1}/${total ?? '*'}`,
   };
   if (chunk.last && chunk.md5Base64 !== undefined) headers['x-goog-hash'] = `md5=${chunk.md5Base64}`;
-  const timer = deadlineTimer(Date.now() + options.timeoutMs, options.context.target);
+  const timer = deadlineTimer(deadline, options.context.target);
   const call = callOf(options, 'PUT', session, timer.signal, buffersFrom(chunk.buffers, from - chunk.offset), headers);
   try {
     return await stateOf(options, await options.http.send(call), call);
@@ -140,8 +141,8 @@ async function putRange(options: SessionOptions, session: string, chunk: BodyChu
 }
 
 /** Asks the session how many bytes GCS holds, or whether it already finalized. */
-async function sessionStatus(options: SessionOptions, session: string, total: number | undefined): Promise<SessionState> {
-  const timer = deadlineTimer(Date.now() + options.timeoutMs, options.context.target);
+async function sessionStatus(options: SessionOptions, session: string, total: number | undefined, deadline: number): Promise<SessionState> {
+  const timer = deadlineTimer(deadline, options.context.target);
   const call = callOf(options, 'PUT', session, timer.signal, null, { 'content-length': '0', 'content-range': `bytes */${total ?? '*'}` });
   try {
     return await stateOf(options, await options.http.send(call), call);
