@@ -10,7 +10,7 @@ export interface FloorProxy {
 }
 
 export async function startFloorProxy(origin: string, bucket: string, socketPath: string): Promise<FloorProxy> {
-  // The connector's V8 flags: the young generation's size alone moves CPU per request by ~10%.
+  // The connector's V8 flags: the young generation's size alone visibly moves CPU per request.
   const child = spawn(process.execPath, [...START_FLAGS, join(import.meta.dirname, 'floor-proxy.ts'), '--socket', socketPath, '--origin', origin, '--bucket', bucket], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout.once('data', () => { resolve(); });

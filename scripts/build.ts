@@ -7,9 +7,8 @@
  * Packages stay outside the bundle (google-auth-library is imported only for the
  * credential sources that need it).
  *
- * Why one file: Node's ES module loader spends about a millisecond per module (resolve,
- * read, compile, link); one file starts in 30–40 ms less and idles about 1 MiB lower
- * (bench/notes.md).
+ * Why one file: Node's ES module loader pays per module (resolve, read, compile, link);
+ * one file starts faster and idles lower (bench/notes.md has the measurement).
  */
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';

@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { documentCost } from './memory-costs.ts';
+import { hasControlCharacter } from './control-characters.ts';
 
 /** Which consistency policy the connector applies to writes. */
 export type Variant = 'lww' | 'cas';
@@ -237,8 +238,7 @@ function statePrefix(env: Env, name: string): string {
   const trimmed = raw.replace(/^\/+|\/+$/g, '');
   if (trimmed === '') return '';
   const bad = trimmed.split('/').find((segment) => segment === '' || segment === '.' || segment === '..');
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  if (bad !== undefined || /[\u0000-\u001f\u007f]/.test(trimmed)) {
+  if (bad !== undefined || hasControlCharacter(trimmed)) {
     throw new ConfigError(name, `must be "/"-separated names without empty, "." or ".." parts or control characters, got ${JSON.stringify(raw)}`);
   }
   if (Buffer.byteLength(trimmed) > 512) throw new ConfigError(name, 'must be at most 512 bytes long (GCS object names are at most 1024)');

@@ -2,7 +2,7 @@
  * The errors the connector reports. Each has a stable `code`, the string the wire
  * protocol puts in `{"error": code}`; `server/error-response.ts` maps codes to HTTP
  * statuses in one table. Errors are created where the failure is understood (key
- * validation, the GCS response mapper, the body spool) and never re-worded on the way.
+ * validation, the GCS response mapper, the body receiver) and never re-worded on the way.
  */
 
 export type ErrorCode =

@@ -5,6 +5,7 @@
  * the prefix can be addressed.
  */
 import { BadRequestError } from './errors.ts';
+import { hasControlCharacter } from './control-characters.ts';
 
 /** What a path after `/keys/` names: an object, or a directory (the root or a `.../` key). */
 export type KeyTarget =
@@ -19,9 +20,6 @@ const MAX_OBJECT_NAME_BYTES = 1024;
  */
 export const PARTS_FOLDER = '.asya-upload-parts';
 const FORBIDDEN_START = '.well-known/acme-challenge/';
-// C0 and C1 control characters and DEL: invisible in logs and listings, and CR/LF/NUL break HTTP.
-// eslint-disable-next-line no-control-regex -- these control characters are what is refused
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -102,7 +100,7 @@ export class KeySpace {
    */
   checkListPrefix(prefix: string): string {
     if (prefix === '') return prefix;
-    if (CONTROL.test(prefix)) throw new BadRequestError('the prefix must not contain control characters (U+0000-U+001F, U+007F-U+009F)');
+    if (hasControlCharacter(prefix)) throw new BadRequestError('the prefix must not contain control characters (U+0000-U+001F, U+007F-U+009F)');
     const complete = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     if (complete !== '') this.#check(complete.slice(0, -1), prefix);
     if (Buffer.byteLength(this.objectName(prefix)) > MAX_OBJECT_NAME_BYTES) {
@@ -140,7 +138,7 @@ export class KeySpace {
 /** What is wrong with a key's own shape (not its length), or undefined. */
 function keyProblem(body: string, key: string): string | undefined {
   const shown = JSON.stringify(key);
-  if (CONTROL.test(key)) return `key ${shown} contains a control character (U+0000-U+001F, U+007F-U+009F)`;
+  if (hasControlCharacter(key)) return `key ${shown} contains a control character (U+0000-U+001F, U+007F-U+009F)`;
   if (key.startsWith('/')) return `key ${shown} starts with "/"; keys are relative to the mount`;
   if (body === PARTS_FOLDER || key.startsWith(`${PARTS_FOLDER}/`)) return `key ${shown} is in ${PARTS_FOLDER}/, the folder reserved for the connector's temporary upload parts`;
   for (const segment of body.split('/')) {

@@ -34,7 +34,7 @@ export function jsonBodyCost(bodyBytes: number): number {
 /**
  * A document a query reads and parses: its bytes as they arrive and joined, the text
  * decoded from them, and the value parsed from the text (objects of a few bytes of JSON
- * each take about five times their text: a 1 MiB document of `{"a":1},` parses into 5 MiB).
+ * each take several times their text once parsed).
  */
 export function documentCost(bytes: number): number {
   return 6 * bytes;

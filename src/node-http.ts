@@ -2,8 +2,8 @@
  * `node:http` loaded with require(), never with an ES import. An ES import of a built-in
  * builds its whole namespace, and node:http's holds lazy getters (WebSocket,
  * MessageEvent, CloseEvent) whose first read loads Node's bundled undici and
- * worker_threads: 8 MiB of resident memory the connector never uses (a process loading
- * http, https, net and crypto: 58.2 MiB with ES imports, 50.3 MiB with require).
+ * worker_threads: resident memory the connector never uses (bench/notes.md compares a
+ * process loading http, https, net and crypto both ways).
  * require() reads only the exports named here. Type-only imports of node:http cost
  * nothing and stay as they are. The client library uses it too: a handler process that
  * only talks to its connector should not carry undici either.

@@ -11,6 +11,7 @@ import { errorFromAnswer, fsErrorFromTransport, StateFsError, type ExistsReason 
 import { ExpectationMemory, type Expectation } from './expectations.ts';
 import { readAll, type Exchange, type SocketTransport } from './socket-transport.ts';
 import type { StatsData } from './stats.ts';
+import { hasControlCharacter } from '../control-characters.ts';
 
 /** Which fs call a request serves, for the errors it may raise. */
 export interface Operation {
@@ -287,12 +288,10 @@ function isStringArray(value: unknown): value is string[] {
 /** Listing page size asked of the connector (its largest). */
 const LIST_PAGE = 1000;
 
-// eslint-disable-next-line no-control-regex -- control characters are what is refused
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** True for a listed key under `prefix` whose every segment is a real name (a prefix ends with "/"). */
 function isSafeEntry(key: string, prefix: string, isPrefix: boolean): boolean {
-  if (!key.startsWith(prefix) || CONTROL.test(key)) return false;
+  if (!key.startsWith(prefix) || hasControlCharacter(key)) return false;
   const body = isPrefix ? key.slice(0, -1) : key;
   if (isPrefix && !key.endsWith('/')) return false;
   return body !== '' && body.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');

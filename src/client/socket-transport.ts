@@ -6,6 +6,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Agent, request } from '../node-http.ts';
+import { readToEnd } from '../read-to-end.ts';
 
 export interface TransportOptions {
   readonly socketPath: string;
@@ -87,7 +88,6 @@ export class SocketTransport {
 }
 
 export async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks);
+  // No cap: the caller asked for the whole file in memory (readFile).
+  return (await readToEnd(stream, Number.POSITIVE_INFINITY)) ?? Buffer.alloc(0);
 }

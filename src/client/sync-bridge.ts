@@ -3,7 +3,7 @@
  * handed to a worker thread that runs it with its own {@link StateClient}, and this
  * thread blocks on `Atomics.wait` until the worker answers. The worker starts on the
  * first synchronous call and does not keep the process alive; `node:worker_threads` is
- * loaded only then (1.8 MiB of a process that never makes one).
+ * loaded only then, so a process that never makes one does not pay for it.
  */
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';

@@ -6,7 +6,8 @@
  *
  * The stream is read with `read()` and one short-lived wait at a time. (Racing each read
  * against a promise that lives for the whole window would keep every chunk reachable
- * from that promise until the window ends: 60 MiB held during a fast 96 MiB upload.)
+ * from that promise until the window ends: a fast upload would hold most of its body;
+ * docs/memory.md tells the leak this was.)
  */
 import type { Readable } from 'node:stream';
 import { BadRequestError } from '../errors.ts';

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequestError, TooLargeError } from '../errors.ts';
 import { decodeComponent } from '../keys.ts';
 import type { Precondition } from '../state/state-service.ts';
+import { readToEnd } from '../read-to-end.ts';
 
 /** Splits a raw query string into decoded values; a repeated name is refused. */
 export function parseQuery(rawQuery: string): ReadonlyMap<string, string> {
@@ -102,14 +103,9 @@ export const MAX_ATTRIBUTE_BODY = 64 * 1024;
 
 /** Reads a whole small body; a longer one is refused with 413, naming `what`. */
 export async function readSmallBody(req: AsyncIterable<Buffer>, maxBytes: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += chunk.length;
-    if (size > maxBytes) throw new TooLargeError(`${what} is over ${maxBytes} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
+  const body = await readToEnd(req, maxBytes);
+  if (body === undefined) throw new TooLargeError(`${what} is over ${maxBytes} bytes`);
+  return body;
 }
 
 /** The value of a small JSON body of the form `{"value": "<string>"}`. */

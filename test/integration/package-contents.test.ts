@@ -22,5 +22,6 @@ describe('the npm package', () => {
     for (const entry of ['dist/main.js', 'dist/connector.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/register.js', 'dist/cli/main.js']) {
       assert.ok(files.includes(entry), `${entry} is in the package`);
     }
+    assert.deepEqual(files.filter((path) => path.startsWith('dist/store/memory/')), [], 'the in-memory store is for tests only and does not ship');
   });
 });

@@ -14,6 +14,7 @@ import { checkContentType, servableContentType } from '../../state/content-type.
 import { acceptBody, allowOnly, declaredLength, ifMatchGeneration, parseQuery, plainTransferEncoding, writePrecondition } from '../request-parts.ts';
 import type { RequestTarget, RouteContext } from '../route-context.ts';
 import { etagOf, sendJson, sendNoContent } from './json-response.ts';
+import { hasControlCharacter } from '../../control-characters.ts';
 
 export async function getKey(_req: IncomingMessage, res: ServerResponse, rawKey: string, target: RequestTarget, ctx: RouteContext): Promise<void> {
   const key = ctx.keys.parseFilePath(rawKey);
@@ -101,8 +102,7 @@ export async function listKeys(_req: IncomingMessage, res: ServerResponse, targe
   allowOnly(query, ['prefix', 'delimiter', 'limit', 'page_token'], 'GET /keys/');
   const prefix = ctx.keys.checkListPrefix(query.get('prefix') ?? '');
   const delimiter = query.has('delimiter') ? query.get('delimiter') || undefined : '/';
-  // eslint-disable-next-line no-control-regex -- control characters are what is refused
-  if (delimiter !== undefined && (/[\u0000-\u001f\u007f]/.test(delimiter) || delimiter.length > 16)) {
+  if (delimiter !== undefined && (hasControlCharacter(delimiter) || delimiter.length > 16)) {
     throw new BadRequestError('delimiter must be at most 16 characters without control characters');
   }
   const limitText = query.get('limit');

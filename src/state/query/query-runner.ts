@@ -14,6 +14,7 @@ import { documentCost, keptRowCost, LISTING_PAGE_NAMES, listedFileCost, listingC
 import type { ListedFile, StateService } from '../state-service.ts';
 import { collate, fieldValue } from './json-values.ts';
 import type { QueryPlan, SortKey } from './query-plan.ts';
+import { readToEnd } from '../../read-to-end.ts';
 
 /** A prefix with more files than this is refused (as Asya does). */
 export const MAX_QUERY_FILES = 10_000;
@@ -235,21 +236,15 @@ class QueryRun {
       this.skipped++;
       return undefined;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of download.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > file.size) {
-        // Rewritten larger since it was listed: its memory was not reserved.
-        download.body.destroy();
-        this.skipped++;
-        return undefined;
-      }
-      chunks.push(chunk);
+    const bytes = await readToEnd(download.body, file.size);
+    if (bytes === undefined) {
+      // Rewritten larger since it was listed: its memory was not reserved.
+      this.skipped++;
+      return undefined;
     }
     this.documentsRead++;
-    this.bytesRead += size;
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+    this.bytesRead += bytes.length;
+    return bytes;
   }
 
   #consider(index: number, bytes: Buffer): void {

@@ -47,7 +47,7 @@ function statusError(status: number, gcsMessage: string, context: GcsCallContext
   switch (status) {
     case 400:
       // GCS verified the MD5 we sent and the bytes it received differ: corrupted in
-      // transit. Nothing was stored, and the spooled body is intact, so a retry is safe.
+      // transit. Nothing was stored, and the connector still holds the body, so a retry is safe.
       if (/hash/i.test(gcsMessage) && /match/i.test(gcsMessage)) {
         return new UnavailableError(`GCS received corrupted bytes for ${target} (checksum mismatch): ${gcsMessage}`);
       }

@@ -4,10 +4,9 @@
  * into connector errors (gcs-errors.ts). Knows nothing of objects or retries;
  * gcs-store.ts composes calls from it.
  *
- * Node's own HTTP client rather than undici: undici's import alone costs the process
- * about 24 MiB of resident memory (measured: 74.6 against 50.3 MiB for an idle process
- * that made one request), a third of the seed's 64Mi request, for about 5 µs less CPU
- * per request (40 against 45 µs, measured; the connector spends ~140 µs per request).
+ * Node's own HTTP client rather than undici: undici's import alone costs the process a
+ * large share of the pod's memory request for a few microseconds less CPU per request
+ * (README, "Dependencies, and why each", has the measurement).
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -18,6 +17,7 @@ import { ConnectorError } from '../../errors.ts';
 import { Agent as HttpAgent, request as httpRequest } from '../../node-http.ts';
 import type { Credentials } from './credentials.ts';
 import { errorFromStatus, errorFromTransport, gcsErrorDetails, type GcsCallContext } from './gcs-errors.ts';
+import { readToEnd } from '../../read-to-end.ts';
 
 export interface GcsCall {
   /** Operation name for metrics (`read`, `stat`, `write`, ...). */
@@ -161,22 +161,14 @@ export class GcsHttp {
 
 function answerOf(response: IncomingMessage, call: GcsCall): GcsAnswer {
   const text = async (): Promise<string> => {
-    const chunks: Buffer[] = [];
-    let size = 0;
+    let bytes: Buffer | undefined;
     try {
-      for await (const chunk of response) {
-        size += (chunk as Buffer).length;
-        if (size > MAX_JSON_ANSWER_BYTES) {
-          response.destroy();
-          throw new AnswerTooLargeError(call.context.target);
-        }
-        chunks.push(chunk as Buffer);
-      }
+      bytes = await readToEnd(response, MAX_JSON_ANSWER_BYTES);
     } catch (error) {
-      if (error instanceof AnswerTooLargeError) throw error;
       throw errorFromTransport(error, call.context);
     }
-    return Buffer.concat(chunks, size).toString('utf8');
+    if (bytes === undefined) throw new AnswerTooLargeError(call.context.target);
+    return bytes.toString('utf8');
   };
   const dump = async (): Promise<void> => {
     try {

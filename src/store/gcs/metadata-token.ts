@@ -1,8 +1,8 @@
 /**
  * Access tokens from the GCE/GKE metadata server (on GKE with Workload Identity, the GKE
  * metadata server hands out the bound service account's tokens), without
- * google-auth-library: loading that library costs the process about 16 MiB of resident
- * memory, a quarter of the seed's 64Mi request, for a protocol of one GET.
+ * google-auth-library: loading that library costs the process a sizeable share of the
+ * pod's memory request, for a protocol of one GET.
  *
  * A token is fetched on first use and again before it expires (5 minutes before, or half
  * its lifetime when that is shorter), one fetch at a time however many requests wait.
@@ -12,6 +12,7 @@
  * GCS refuses (401) is forgotten, so the next request fetches another.
  */
 import { request } from '../../node-http.ts';
+import { readToEnd } from '../../read-to-end.ts';
 
 const TOKEN_PATH = '/computeMetadata/v1/instance/service-accounts/default/token';
 const REFRESH_AHEAD_MS = 5 * 60 * 1000;
@@ -91,20 +92,16 @@ function metadataGet(host: string, path: string): Promise<string> {
     // `timeout` below is between bytes; this one is for the whole answer.
     const deadline = setTimeout(() => { req.destroy(new MetadataError(`the metadata server at ${host} did not answer within ${ANSWER_TIMEOUT_MS} ms`)); }, ANSWER_TIMEOUT_MS);
     const req = request({ hostname, port: Number(port), path, headers: { 'metadata-flavor': 'Google' }, timeout: ANSWER_TIMEOUT_MS, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_ANSWER_BYTES) req.destroy(new MetadataError(`the metadata server at ${host} answered more than ${MAX_ANSWER_BYTES} bytes`));
-        else chunks.push(chunk);
-      });
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
+      readToEnd(res, MAX_ANSWER_BYTES).then((bytes) => {
+        if (bytes === undefined) {
+          req.destroy(new MetadataError(`the metadata server at ${host} answered more than ${MAX_ANSWER_BYTES} bytes`));
+          return;
+        }
+        const body = bytes.toString('utf8');
         if (res.headers['metadata-flavor'] !== 'Google') reject(new Error(`${host} answered without Metadata-Flavor: Google; it is not a metadata server`));
         else if (res.statusCode !== 200) reject(new Error(`the metadata server at ${host} answered HTTP ${res.statusCode ?? 0}: ${body.slice(0, 200)}`));
         else resolve(body);
-      });
-      res.on('error', reject);
+      }, reject);
     });
     req.once('close', () => { clearTimeout(deadline); });
     req.on('timeout', () => { req.destroy(new MetadataError(`the metadata server at ${host} did not answer within ${ANSWER_TIMEOUT_MS} ms`)); });

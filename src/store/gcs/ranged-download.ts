@@ -23,7 +23,7 @@ import { UnavailableError } from '../../errors.ts';
 const PIECE_BYTES = 64 * 1024;
 /**
  * Bytes of the first response that go out before the ranges start. The first bytes then
- * leave as a single stream's would (ranges started with them delayed them by 20 to 30 ms,
+ * leave as a single stream's would (ranges started with them delayed them,
  * docs/benchmarks-large.md), and a reader that wanted only the head of the object, or
  * gave up at once, costs no ranged reads.
  */
