@@ -4,21 +4,19 @@
  * No Go, no emulator, no child process: for tests of the state service, the variants,
  * the read cache and the routes that do not need a process of their own.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { KeySpace } from '../../src/keys.ts';
+import { KeyNotFoundError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
-import { MemoryBudget } from '../../src/memory-budget.ts';
-import { createConnectorMetrics, type ConnectorMetrics } from '../../src/metrics/connector-metrics.ts';
-import { buildRouteContext } from '../../src/wiring/route-context.ts';
-import { createProtocolServer, SOCKET_TIMEOUTS } from '../../src/server/protocol-server.ts';
-import { closeGracefully, listenOnSocket } from '../../src/server/socket-listener.ts';
-import { BackendHealth } from '../../src/store/backend-health.ts';
+import { readToEnd } from '../../src/read-to-end.ts';
+import type { MemoryBudget } from '../../src/memory-budget.ts';
+import type { ConnectorMetrics } from '../../src/metrics/connector-metrics.ts';
 import { MemoryObjectStore } from '../../src/store/memory/memory-store.ts';
 import type { ObjectStore } from '../../src/store/object-store.ts';
-import { openReadCache } from '../../src/wiring/read-cache.ts';
+import { createConnector } from '../../src/wiring/connector.ts';
 
 export interface InProcessOptions {
   readonly variant: 'lww' | 'cas';
@@ -46,24 +44,15 @@ export async function startInProcess(options: InProcessOptions): Promise<InProce
   const socketPath = join(dir, 'state.sock');
   const config = loadConfig({ CONNECTOR_VARIANT: options.variant, CONNECTOR_SOCKET: socketPath, STATE_BUCKET: 'memory', CONNECTOR_LOG_LEVEL: 'error', ...options.env });
   const store = options.store ?? new MemoryObjectStore('memory');
-  const budget = new MemoryBudget(config.memoryBudgetBytes ?? DEFAULT_BUDGET_BYTES);
-  const metrics = createConnectorMetrics(budget, config.variant);
-  const logger = createLogger(config.logLevel, process.stderr);
-  const keys = new KeySpace(config.prefix);
-  const health = new BackendHealth({ probe: () => store.probe(keys.objectName(''), 1_000), freshnessMs: 10_000 });
-  const served = config.cache === undefined ? store : await openReadCache(config.cache, socketPath, store, metrics, logger, budget);
-  const server = createProtocolServer(buildRouteContext({ config, keys, store: served, budget, metrics, logger, health }), {
-    listener: 'socket', maxConnections: config.maxConnections, capVariable: 'CONNECTOR_MAX_CONNECTIONS', timeouts: SOCKET_TIMEOUTS,
-  });
-  await listenOnSocket(server, socketPath, config.socketMode);
+  const connector = await createConnector(config, { logger: createLogger(config.logLevel, process.stderr), budgetBytes: DEFAULT_BUDGET_BYTES, store });
   return {
     socketPath,
     store,
     config,
-    metrics,
-    budget,
+    metrics: connector.metrics,
+    budget: connector.budget,
     async stop() {
-      await closeGracefully(server, socketPath, 1_000);
+      await connector.stop(1_000);
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -76,5 +65,49 @@ export async function withInProcess<T>(options: InProcessOptions, fn: (connector
     return await fn(connector);
   } finally {
     await connector.stop();
+  }
+}
+
+/** Stores `body` as object `name`, as another writer would (straight into the store). */
+export async function putObject(store: ObjectStore, name: string, body: string | Buffer): Promise<string> {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const stored = await store.write(name, { kind: 'whole', size: bytes.length, md5Base64: createHash('md5').update(bytes).digest('base64'), buffers: [bytes] }, { contentType: 'application/octet-stream' });
+  return stored.generation;
+}
+
+/** The calls that reach `store`'s objects, counted (what "no GCS request" means in-process), and the downloads among them. */
+export function countingCalls(store: ObjectStore): { readonly store: ObjectStore; calls(): number; downloads(): number } {
+  let calls = 0;
+  let downloads = 0;
+  const counted = new Set<PropertyKey>(['read', 'readIfChanged', 'stat', 'write', 'remove', 'list', 'setContentType']);
+  const proxy = new Proxy(store, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property);
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      return (...args: unknown[]) => {
+        if (counted.has(property)) calls += 1;
+        const result = method.apply(target, args);
+        // A read answers a download; readIfChanged answers one only when the object changed.
+        if (property === 'read' || property === 'readIfChanged') {
+          return (result as Promise<unknown>).then((download) => {
+            if (download !== undefined) downloads += 1;
+            return download;
+          });
+        }
+        return result;
+      };
+    },
+  });
+  return { store: proxy, calls: () => calls, downloads: () => downloads };
+}
+
+/** Object `name`'s bytes, straight from the store; undefined when absent. */
+export async function getObject(store: ObjectStore, name: string): Promise<Buffer | undefined> {
+  try {
+    return await readToEnd((await store.read(name)).body, Number.POSITIVE_INFINITY);
+  } catch (error) {
+    if (error instanceof KeyNotFoundError) return undefined;
+    throw error;
   }
 }
