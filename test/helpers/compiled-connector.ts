@@ -1,8 +1,7 @@
 /**
  * The connector as a pod runs it: built as the image builds it (`scripts/build.ts`, what
  * `npm run build` runs, into a directory of the caller's), started with the image's V8
- * flags. Memory figures are taken this way; type stripping at run time costs some 36 MiB
- * more.
+ * flags. Memory figures are taken this way: type stripping at run time holds more.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';

@@ -30,43 +30,88 @@ export interface ResumeOptions {
   readonly target: string;
 }
 
-/** `first`, continued from where it broke. */
+/**
+ * `first`, continued from where it broke. Chunks are passed on as they come, with no
+ * promise per chunk: this sits on every download, so its cost is that of one push.
+ */
 export function resumingBody(first: Readable, options: ResumeOptions): Readable {
-  return Readable.from(continued(first, options), { objectMode: false });
-}
-
-async function* continued(first: Readable, options: ResumeOptions): AsyncGenerator<Buffer> {
   let source = first;
-  let chunks = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let received = 0;
   let failures = 0;
-  try {
-    for (;;) {
-      // Only reading from GCS is guarded: what the reader throws in at `yield` (it went
-      // away) must end the download, not resume it.
-      let next: IteratorResult<Buffer>;
-      try {
-        next = await chunks.next();
-        if (next.done === true && options.size !== undefined && received < options.size) {
-          throw new UnavailableError(`GCS ended the download of ${options.target} after ${received} of ${options.size} bytes`);
-        }
-      } catch (thrown) {
-        source.destroy();
-        const error = options.mapError(thrown);
-        failures += 1;
-        if (!isTransient(error) || failures >= options.retry.maxAttempts) throw error;
-        options.onResume(error, failures);
-        await sleep(fullJitterDelay(failures, options.retry.baseDelayMs, options.retry.maxDelayMs, Math.random));
-        source = await options.resumeAt(received);
-        chunks = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-        continue;
-      }
-      if (next.done === true) return;
-      received += next.value.length;
+  let detach = (): void => undefined;
+  const body = new Readable({
+    // resume() schedules a tick even on a flowing stream: only a paused one is resumed.
+    read() { if (source.isPaused()) source.resume(); },
+    destroy(error, callback) {
+      detach();
+      source.destroy();
+      callback(error);
+    },
+  });
+
+  const follow = (stream: Readable): void => {
+    let settled = false;
+    const onData = (chunk: Buffer): void => {
+      received += chunk.length;
       failures = 0;
-      yield next.value;
-    }
-  } finally {
+      if (!body.push(chunk)) stream.pause();
+    };
+    const onEnd = (): void => {
+      if (settled) return;
+      settled = true;
+      detach();
+      if (options.size === undefined || received >= options.size) body.push(null);
+      else void broke(new UnavailableError(`GCS ended the download of ${options.target} after ${received} of ${options.size} bytes`));
+    };
+    const onError = (error: Error): void => {
+      if (settled) return;
+      settled = true;
+      detach();
+      void broke(error);
+    };
+    // A connection closed before the end, with no error: a break all the same.
+    const onClose = (): void => { onError(new UnavailableError(`GCS closed the download of ${options.target} after ${received} bytes`)); };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+    stream.once('close', onClose);
+    detach = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+  };
+
+  // Read after each wait: the reader may leave at any time.
+  const readerGone = (): boolean => body.destroyed;
+  const broke = async (thrown: unknown): Promise<void> => {
     source.destroy();
-  }
+    const error = options.mapError(thrown);
+    failures += 1;
+    if (!isTransient(error) || failures >= options.retry.maxAttempts) {
+      body.destroy(error as Error);
+      return;
+    }
+    options.onResume(error, failures);
+    await sleep(fullJitterDelay(failures, options.retry.baseDelayMs, options.retry.maxDelayMs, Math.random));
+    // A reader that left while we waited needs no more bytes.
+    if (readerGone()) return;
+    let next: Readable;
+    try {
+      next = await options.resumeAt(received);
+    } catch (error) {
+      body.destroy(error as Error);
+      return;
+    }
+    if (readerGone()) {
+      next.destroy();
+      return;
+    }
+    source = next;
+    follow(next);
+  };
+
+  follow(first);
+  return body;
 }
