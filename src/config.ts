@@ -111,6 +111,7 @@ const DEFAULT_METADATA_HOST = '169.254.169.254';
 
 /** Reads and checks the configuration; throws {@link ConfigError} on the first bad value. */
 export function loadConfig(env: Env): Config {
+  refuseObsolete(env);
   const emulatorOrigin = optionalOrigin(env, 'STORAGE_EMULATOR_HOST', 'http://127.0.0.1:4443');
   const config: Config = {
     variant: requiredVariant(env, 'CONNECTOR_VARIANT'),
@@ -169,11 +170,11 @@ const OBSOLETE_VARIABLES: Readonly<Record<string, string>> = {
   GCS_RESUMABLE_THRESHOLD: 'bodies larger than CONNECTOR_UPLOAD_CHUNK stream through a resumable upload',
 };
 
-/** One warning for each obsolete variable that is set: it is ignored, and the operator should know. */
-export function obsoleteSettings(env: Env): string[] {
-  return Object.entries(OBSOLETE_VARIABLES)
-    .filter(([name]) => nonEmpty(env, name) !== undefined)
-    .map(([name, instead]) => `${name} is set but no longer has an effect: ${instead}`);
+/** A variable that no longer has an effect stops start-up: a setting silently ignored would mislead its operator. */
+function refuseObsolete(env: Env): void {
+  for (const [name, instead] of Object.entries(OBSOLETE_VARIABLES)) {
+    if (nonEmpty(env, name) !== undefined) throw new ConfigError(name, `is no longer read (${instead}); remove it from the environment`);
+  }
 }
 
 /** GCS takes resumable upload chunks in multiples of this. */

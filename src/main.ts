@@ -5,7 +5,7 @@
  * Exit codes: 0 clean stop; 1 start-up failed (bucket missing, no permission, GCS
  * unreachable, socket path taken); 78 configuration error (EX_CONFIG).
  */
-import { loadConfig, ConfigError, obsoleteSettings, type Config } from './config.ts';
+import { loadConfig, ConfigError, type Config } from './config.ts';
 import { createLogger, logProcessWarnings, type Logger } from './log.ts';
 import { containerMemoryLimit, defaultBudgetBytes } from './memory-budget.ts';
 import { createConnector, StartupError, type RunningConnector } from './wiring/connector.ts';
@@ -18,7 +18,6 @@ async function main(): Promise<void> {
   const config = configOrExit();
   const logger = createLogger(config.logLevel);
   logProcessWarnings(logger);
-  for (const warning of obsoleteSettings(process.env)) logger.warn(warning);
   const memoryLimit = containerMemoryLimit();
   let connector: RunningConnector;
   try {

@@ -69,15 +69,14 @@ describe('configuration errors stop start-up with one line naming the variable (
 });
 
 describe('variables earlier versions read', () => {
-  it('are ignored with one warning each that says what replaced them, and the connector serves', async () => {
-    await withConnector(emulator, { bucket, variant: 'lww', env: { CONNECTOR_TMPDIR: '/tmp', GCS_RESUMABLE_THRESHOLD: '16Mi' } }, async (connector) => {
-      const warnings = connector.output.filter((line) => line.includes('no longer has an effect'));
-      assert.equal(warnings.length, 2, warnings.join('\n'));
-      assert.match(warnings.join('\n'), /CONNECTOR_TMPDIR is set but no longer has an effect/);
-      assert.match(warnings.join('\n'), /GCS_RESUMABLE_THRESHOLD is set but no longer has an effect: .*CONNECTOR_UPLOAD_CHUNK/);
-      assert.equal((await request(connector.socketPath, '/healthz')).status, 200);
+  for (const variable of ['CONNECTOR_TMPDIR', 'GCS_RESUMABLE_THRESHOLD', 'CONNECTOR_UPLOAD_PARTS_PREFIX']) {
+    it(`${variable} set: exit 78 with one line naming it, what replaced it, and to remove it`, async () => {
+      const { code, stderr } = await runToExit(baseEnv({ [variable]: 'x' }));
+      assert.equal(code, 78);
+      assert.equal(stderr.trim().split('\n').length, 1, stderr);
+      assert.match(stderr, new RegExp(`^configuration error: ${variable} is no longer read \\(.+\\); remove it from the environment`));
     });
-  });
+  }
 });
 
 describe('the bucket check at start', () => {

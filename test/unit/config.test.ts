@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, obsoleteSettings } from '../../src/config.ts';
+import { ConfigError, loadConfig } from '../../src/config.ts';
 
 const required = { CONNECTOR_VARIANT: 'cas', CONNECTOR_SOCKET: '/run/s.sock', STATE_BUCKET: 'my-bucket' };
 
@@ -76,15 +76,21 @@ describe('loadConfig', () => {
     for (const value of ['0', '17']) {
       assert.throws(() => loadConfig({ ...required, CONNECTOR_UPLOAD_STREAMS: value }), (error: unknown) => error instanceof ConfigError && error.variable === 'CONNECTOR_UPLOAD_STREAMS', value);
     }
-    assert.match(obsoleteSettings({ ...required, CONNECTOR_UPLOAD_PARTS_PREFIX: 'x' })[0] ?? '', /CONNECTOR_UPLOAD_PARTS_PREFIX is set but no longer has an effect: .*\.asya-upload-parts/);
+    assert.throws(() => loadConfig({ ...required, CONNECTOR_UPLOAD_PARTS_PREFIX: 'x' }),
+      (error: unknown) => error instanceof ConfigError && error.variable === 'CONNECTOR_UPLOAD_PARTS_PREFIX' && /\.asya-upload-parts.*remove it/.test(error.message));
   });
 
-  it('names each obsolete variable that is set, with what replaced it', () => {
-    assert.deepEqual(obsoleteSettings(required), []);
-    const warnings = obsoleteSettings({ ...required, CONNECTOR_SPILL_THRESHOLD: '4Mi', CONNECTOR_TMPDIR: '/tmp' });
-    assert.equal(warnings.length, 2);
-    assert.match(warnings[0] ?? '', /^CONNECTOR_SPILL_THRESHOLD is set but no longer has an effect: .*CONNECTOR_UPLOAD_CHUNK/);
-    assert.match(warnings[1] ?? '', /^CONNECTOR_TMPDIR is set but no longer has an effect/);
+  it('refuses to start with an obsolete variable set, naming it, what replaced it, and to remove it', () => {
+    const obsolete: Record<string, RegExp> = {
+      CONNECTOR_SPILL_THRESHOLD: /CONNECTOR_UPLOAD_CHUNK/,
+      CONNECTOR_TMPDIR: /no spool volume/,
+      GCS_RESUMABLE_THRESHOLD: /resumable upload/,
+    };
+    for (const [name, says] of Object.entries(obsolete)) {
+      assert.throws(() => loadConfig({ ...required, [name]: '1' }),
+        (error: unknown) => error instanceof ConfigError && error.variable === name && says.test(error.message) && /remove it from the environment/.test(error.message), name);
+    }
+    assert.doesNotThrow(() => loadConfig({ ...required, CONNECTOR_TMPDIR: '' }), 'an empty value is not set');
   });
 
   it('names the variable in every error', () => {
