@@ -9,7 +9,8 @@ import type { Readable } from 'node:stream';
 import { ContentBuffer } from './content-buffer.ts';
 import { errorFromAnswer, fsErrorFromTransport, StateFsError, type ExistsReason } from './fs-errors.ts';
 import { ExpectationMemory, type Expectation } from './expectations.ts';
-import { readAll, type Exchange, type SocketTransport } from './socket-transport.ts';
+import type { Exchange, SocketTransport } from './socket-transport.ts';
+import { readToEnd } from '../read-to-end.ts';
 import type { StatsData } from './stats.ts';
 import { hasControlCharacter } from '../control-characters.ts';
 
@@ -253,7 +254,7 @@ export class ProtocolClient {
 
   async #readBody(response: IncomingMessage, op: Operation): Promise<Buffer> {
     try {
-      return await readAll(response);
+      return await readToEnd(response);
     } catch (error) {
       throw fsErrorFromTransport(error, op.syscall, op.path, this.transport.socketPath);
     }

@@ -6,7 +6,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Agent, request } from '../node-http.ts';
-import { readToEnd } from '../read-to-end.ts';
 
 export interface TransportOptions {
   readonly socketPath: string;
@@ -85,9 +84,4 @@ export class SocketTransport {
   close(): void {
     if (this.#agent !== false) this.#agent.destroy();
   }
-}
-
-export async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  // No cap: the caller asked for the whole file in memory (readFile).
-  return (await readToEnd(stream, Number.POSITIVE_INFINITY)) ?? Buffer.alloc(0);
 }

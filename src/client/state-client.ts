@@ -13,7 +13,8 @@ import type { StateMount } from './mounts.ts';
 import { StateFsError } from './fs-errors.ts';
 import { ProtocolClient, type Operation, type StateQuery, type StateQueryResult } from './protocol-client.ts';
 import { parseOpenFlags, type OpenMode } from './open-flags.ts';
-import { readAll, SocketTransport } from './socket-transport.ts';
+import { SocketTransport } from './socket-transport.ts';
+import { readToEnd } from '../read-to-end.ts';
 import { StateDirent, StateStats } from './stats.ts';
 import { StateReadStream, StateWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.ts';
 import { inMemoryBytes, toBytes, type WritableData } from './write-data.ts';
@@ -108,7 +109,7 @@ export class StateClient {
     }
     let bytes: Buffer;
     try {
-      bytes = await readAll(download.response);
+      bytes = await readToEnd(download.response);
     } catch (error) {
       throw new StateFsError('EIO', 'read', op.path, 'the download was cut short', { cause: error });
     }

@@ -85,7 +85,10 @@ export async function createConnector(config: Config, options: ConnectorOptions)
   }), config.opsPort, config.opsHost)
     .catch((error: unknown) => failed(`cannot serve the ops port ${String(config.opsPort)}`, error));
   await listenOnSocket(server, config.socketPath, config.socketMode)
-    .catch((error: unknown) => failed(`cannot serve on ${config.socketPath}`, error));
+    .catch((error: unknown) => {
+      opsServer?.close();
+      return failed(`cannot serve on ${config.socketPath}`, error);
+    });
 
   return {
     store,

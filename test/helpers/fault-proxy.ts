@@ -91,10 +91,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     }
     if (fault?.kind === 'status') {
       req.resume();
-      const message = `injected HTTP ${fault.status}`;
-      const body = JSON.stringify({ error: { code: fault.status, message, errors: [{ reason: GCS_REASONS[fault.status] ?? 'backendError', message }] } });
-      res.writeHead(fault.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
+      answerGcsError(res, fault.status, `injected HTTP ${fault.status}`);
       return;
     }
     const forward = httpRequest({
@@ -187,6 +184,13 @@ function trackSession(sessions: Map<string, { persisted: number; finalBody?: Buf
   }
 }
 
+/** Answers `status` with GCS's JSON error body; `sent` runs once it is on the wire. */
+function answerGcsError(res: ServerResponse, status: number, message: string, sent?: () => void): void {
+  const body = JSON.stringify({ error: { code: status, message, errors: [{ reason: GCS_REASONS[status] ?? 'backendError', message }] } });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body, sent);
+}
+
 /** True for a resumable-upload PUT whose bytes include upload byte `offset` (or start at it). */
 export function coversUploadOffset(offset: number): (req: IncomingMessage) => boolean {
   return (req) => {
@@ -224,9 +228,8 @@ function failUploadAt(req: IncomingMessage, res: ServerResponse, fault: { offset
   let received = 0;
   let done = false;
   const answer = (): void => {
-    const body = JSON.stringify({ error: { code: fault.status, message: `injected HTTP ${fault.status} after upload byte ${fault.offset}`, errors: [{ reason: 'backendError' }] } });
-    res.writeHead(fault.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
-    res.end(body, () => { req.socket.destroy(); });
+    res.setHeader('connection', 'close');
+    answerGcsError(res, fault.status, `injected HTTP ${fault.status} after upload byte ${fault.offset}`, () => { req.socket.destroy(); });
   };
   const finish = (): void => {
     if (done) return;

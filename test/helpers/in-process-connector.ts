@@ -105,7 +105,7 @@ export function countingCalls(store: ObjectStore): { readonly store: ObjectStore
 /** Object `name`'s bytes, straight from the store; undefined when absent. */
 export async function getObject(store: ObjectStore, name: string): Promise<Buffer | undefined> {
   try {
-    return await readToEnd((await store.read(name)).body, Number.POSITIVE_INFINITY);
+    return await readToEnd((await store.read(name)).body);
   } catch (error) {
     if (error instanceof KeyNotFoundError) return undefined;
     throw error;

@@ -135,6 +135,13 @@ after(async () => {
 /** A GCS request as the proxy saw it. */
 type Seen = Pick<IncomingMessage, 'method' | 'url' | 'headers'>;
 
+/** One of the connectors started in `before`. */
+function connectorOf(name: string): Connector {
+  const connector = connectors.get(name);
+  assert.ok(connector !== undefined, `no connector ${name}`);
+  return connector;
+}
+
 const objectPath = (name: string): string => `/o/${encodeURIComponent(name)}`;
 const pathOf = (req: Seen): string => (req.url ?? '').split('?')[0] ?? '';
 const queryOf = (req: Seen): URLSearchParams => new URL(req.url ?? '/', 'http://gcs').searchParams;
@@ -270,8 +277,7 @@ let rowCount = 0;
 /** Runs `call` under `instructions` for `variant`; answers the protocol answer and the GCS requests the instructions applied to. */
 async function play(variant: Variant, call: Call, instructions: readonly Instruction[]): Promise<{ answer: Answer; row: Row; hitRequests: number }> {
   rowCount += 1;
-  const connector = connectors.get(call.parallel === true ? `${variant}-parallel` : variant);
-  assert.ok(connector !== undefined);
+  const connector = connectorOf(call.parallel === true ? `${variant}-parallel` : variant);
   const key = `${variant}/row-${rowCount}`;
   const row: Row = { variant, connector, key, body: bodyFor(call, rowCount) };
   await call.prepare?.(row);
@@ -343,8 +349,7 @@ for (const variant of ['lww', 'cas'] as const) {
       for (const instructions of RESUMABLE_CASES) {
         it(`storage.objects.insert (12 MiB PUT ${announced ? 'with Content-Length' : 'chunked'}) under [${instructions.join(', ')}]`, async () => {
           rowCount += 1;
-          const connector = connectors.get(variant);
-          assert.ok(connector !== undefined);
+          const connector = connectorOf(variant);
           const key = `${variant}/upload-${rowCount}`;
           const pieces = [...patternedChunks(12 * MIB, MIB, rowCount)];
           const body = Buffer.concat(pieces);
@@ -377,8 +382,7 @@ for (const variant of ['lww', 'cas'] as const) {
       for (const instructions of DOWNLOAD_CASES) {
         it(`storage.objects.get (GET of ${size / KIB} KiB) under [${instructions.join(', ')}]`, async () => {
           rowCount += 1;
-          const connector = connectors.get(variant);
-          assert.ok(connector !== undefined);
+          const connector = connectorOf(variant);
           const key = `${variant}/download-${rowCount}`;
           const body = Buffer.concat([...patternedChunks(size, MIB, rowCount)]);
           const generation = await putDirect(emulator, bucket, key, body);
@@ -396,8 +400,7 @@ for (const variant of ['lww', 'cas'] as const) {
 
     it('storage.objects.get under [stall-for-100s-after-128K]: the stall timer cuts it, the rest is read from where it stopped', async () => {
       rowCount += 1;
-      const connector = connectors.get(variant);
-      assert.ok(connector !== undefined);
+      const connector = connectorOf(variant);
       const key = `${variant}/stalled-${rowCount}`;
       const body = Buffer.concat([...patternedChunks(600 * KIB, MIB, rowCount)]);
       await putDirect(emulator, bucket, key, body);
@@ -415,8 +418,7 @@ for (const variant of ['lww', 'cas'] as const) {
 
 describe('an overwrite between a break and its resume cuts the answer instead of mixing versions', () => {
   it('the pinned generation is gone: the client sees an error, never a short body that looks whole', async () => {
-    const connector = connectors.get('lww');
-    assert.ok(connector !== undefined);
+    const connector = connectorOf('lww');
     const key = 'lww/overwritten-mid-read';
     const body = Buffer.concat([...patternedChunks(600 * KIB, MIB, 7)]);
     await putDirect(emulator, bucket, key, body);
@@ -437,8 +439,7 @@ describe('every GCS call has one deadline, retries included: GCS_TIMEOUT_MS', ()
   for (const variant of ['lww', 'cas'] as const) {
     for (const write of stalledWrites) {
       it(`${variant}: ${write.does} that GCS never answers is 504 after one attempt, not retried past the deadline`, async () => {
-        const connector = connectors.get(variant);
-        assert.ok(connector !== undefined);
+        const connector = connectorOf(variant);
         const key = `${variant}/stalled-write-${++rowCount}`;
         proxy.inject(write.hits, { kind: 'stall' }, 10);
         const started = Date.now();

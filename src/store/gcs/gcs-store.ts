@@ -34,7 +34,7 @@ import type {
 import { deadlineTimer } from './attempt-timer.ts';
 import type { BlobSigner } from './credentials.ts';
 import { errorFromTransport, type GcsCallContext } from './gcs-errors.ts';
-import { AnswerTooLargeError, type GcsCall, type GcsHttp } from './gcs-http.ts';
+import { AnswerTooLargeError, type GcsAnswer, type GcsCall, type GcsHttp } from './gcs-http.ts';
 import { attributesOf, OBJECT_FIELDS, type GcsObjectResource } from './object-resource.ts';
 import { rangedBody, worthRanges, type RangeMemory } from './ranged-download.ts';
 import { resumingBody } from './resumed-download.ts';
@@ -153,16 +153,21 @@ export class GcsObjectStore implements ObjectStore {
     const context = this.#context(name);
     return this.#retrying('read', this.#deadline(), async ({ deadline }) => {
       const timer = deadlineTimer(deadline, context.target);
-      const call = this.#call('read', 'GET', `${this.#objectPath(name)}?alt=media&generation=${generation}`, timer.signal, context,
-        null, { range: `bytes=${offset}-` });
       try {
-        const answer = await this.#http.send(call);
-        if (answer.status !== 206 && !(answer.status === 200 && offset === 0)) await this.#http.fail(answer, call);
-        return answer.body;
+        // From byte 0 the whole object is the right answer too.
+        return (await this.#pinnedGet(name, generation, `bytes=${offset}-`, timer.signal, context, offset === 0 ? [206, 200] : [206])).body;
       } finally {
         timer.disarm();
       }
     });
+  }
+
+  /** One GET of `range` of one generation; a status outside `ok` throws the mapped error. */
+  async #pinnedGet(name: string, generation: string, range: string, signal: AbortSignal, context: GcsCallContext, ok: readonly number[]): Promise<GcsAnswer> {
+    const call = this.#call('read', 'GET', `${this.#objectPath(name)}?alt=media&generation=${generation}`, signal, context, null, { range });
+    const answer = await this.#http.send(call);
+    if (!ok.includes(answer.status)) await this.#http.fail(answer, call);
+    return answer;
   }
 
   /** Copies bytes `start` to `end` of one generation into `target` (a part of a ranged download). */
@@ -171,11 +176,8 @@ export class GcsObjectStore implements ObjectStore {
     return this.#retrying('read', this.#deadline(), async ({ deadline }) => {
       stop.throwIfAborted();
       const timer = deadlineTimer(deadline, context.target);
-      const call = this.#call('read', 'GET', `${this.#objectPath(name)}?alt=media&generation=${generation}`, AbortSignal.any([timer.signal, stop]), context,
-        null, { range: `bytes=${start}-${end}` });
       try {
-        const answer = await this.#http.send(call);
-        if (answer.status !== 206) await this.#http.fail(answer, call);
+        const answer = await this.#pinnedGet(name, generation, `bytes=${start}-${end}`, AbortSignal.any([timer.signal, stop]), context, [206]);
         const expected = end - start + 1;
         let length = 0;
         for await (const chunk of answer.body as AsyncIterable<Buffer>) {

@@ -49,23 +49,19 @@ export function resumingBody(first: Readable, options: ResumeOptions): Readable 
     },
   });
 
+  // Each source settles once: the first of end, error or close detaches all four listeners.
   const follow = (stream: Readable): void => {
-    let settled = false;
     const onData = (chunk: Buffer): void => {
       received += chunk.length;
       failures = 0;
       if (!body.push(chunk)) stream.pause();
     };
     const onEnd = (): void => {
-      if (settled) return;
-      settled = true;
       detach();
       if (options.size === undefined || received >= options.size) body.push(null);
       else void broke(new UnavailableError(`GCS ended the download of ${options.target} after ${received} of ${options.size} bytes`));
     };
     const onError = (error: Error): void => {
-      if (settled) return;
-      settled = true;
       detach();
       void broke(error);
     };
