@@ -2,12 +2,11 @@
  * Large objects against a backend shaped like GCS (a bandwidth limit per stream and a
  * first-byte latency, bench/memory-backend.ts), measured side by side in one run:
  *
- * - PUT: the connector streaming the body into a resumable upload while it arrives, and
- *   as parts side by side composed at the end (CONNECTOR_UPLOAD_STREAMS), against the
- *   path before it (the body spooled to a local file, then sent in one resumable PUT),
+ * - PUT: the connector streaming the body into a resumable upload while it arrives,
+ *   against the path before it (the body spooled to a local file, then sent in one resumable PUT),
  *   reconstructed here with the same backend;
  * - GET: the connector reading in parallel ranges, against the same connector reading one
- *   stream (`CONNECTOR_READ_STREAMS=0`).
+ *   stream (the fixed setting `readStreams` at 0, through bench/tuned-connector.mjs).
  *
  * The connector runs as its image does (dist/, the image's V8 flags). Writes
  * bench/results/large-objects.json and docs/benchmarks-large.md.
@@ -23,7 +22,8 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { startConnector, type Connector } from '../test/helpers/connector.ts';
 import { cpuMs } from '../test/helpers/proc.ts';
-import { buildDist, DIST_ARGS } from './dist.ts';
+import type { Config } from '../src/config.ts';
+import { buildDist, DIST_ARGS, TUNED_DIST_ARGS } from './dist.ts';
 import { pacedPatternStream, patternStream } from './paths.ts';
 import { startMemoryBackend, type MemoryBackend } from './start-memory-backend.ts';
 
@@ -41,16 +41,13 @@ const QUICK = args.quick;
 const BYTES = QUICK ? 256 * MIB : 1024 * MIB;
 const SHAPE = { streamMibps: Number(args['stream-mibps']), firstByteMs: Number(args['first-byte-ms']) };
 const BUCKET = 'bench';
-/** The parallel upload measured: CONNECTOR_UPLOAD_STREAMS and CONNECTOR_UPLOAD_CHUNK. */
-const PARALLEL_STREAMS = 3;
-const PARALLEL_PART_MIB = 4;
+/** The one-stream reference of the GET rows. */
+const ONE_STREAM: Partial<Config> = { readStreams: 0 };
 
 /** CPU seconds each process spent during a timed transfer, and the cores they kept busy between them. */
 interface CpuFigures { backend: number; connector: number; client: number; cores_used: number }
 interface GetFigures { seconds: number; first_byte_ms: number; mib_per_s: number; peak_rss_mib: number; cpu: CpuFigures }
 interface PutFigures { seconds: number; local_disk_bytes: number; peak_rss_mib: number }
-/** What a parallel upload was set to, and the temporary parts it left in the bucket (should be none). */
-interface ParallelPutFigures extends PutFigures { streams: number; part_mib: number; parts_left: number }
 interface StagedFigures { seconds: number; receive_seconds: number; local_disk_bytes: number }
 
 interface LargeResults {
@@ -63,8 +60,6 @@ interface LargeResults {
   put_streamed: PutFigures;
   put_staged: StagedFigures;
   put_time_ratio: number;
-  put_parallel: ParallelPutFigures;
-  put_parallel_time_ratio: number;
   /** The same PUTs with the client sending at one stream's rate, as a pod receiving over the network. */
   put_paced: { client_mib_per_s: number; streamed: PutFigures; staged: StagedFigures; time_ratio: number };
   get_single_stream: GetFigures;
@@ -84,8 +79,11 @@ function diskWrites(pid: number): number {
   return Number(/^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? Number.NaN);
 }
 
-async function withConnector<T>(backend: MemoryBackend, env: Record<string, string>, run: (connector: Connector) => Promise<T>): Promise<T & { peak_rss_mib: number }> {
-  const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: BUCKET, variant: 'cas', args: DIST_ARGS, env: { GCS_TIMEOUT_MS: '60000', ...env } });
+/** Runs `run` against the compiled connector, with `settings` changed when given. */
+async function withConnector<T>(backend: MemoryBackend, settings: Partial<Config> | undefined, run: (connector: Connector) => Promise<T>): Promise<T & { peak_rss_mib: number }> {
+  const connector = await startConnector({
+    emulatorOrigin: backend.origin, bucket: BUCKET, variant: 'cas', ...(settings === undefined ? { args: DIST_ARGS } : { args: TUNED_DIST_ARGS, settings }),
+  });
   try {
     const result = await run(connector);
     return { ...result, peak_rss_mib: connector.peakRssMiB() };
@@ -110,20 +108,14 @@ function putThrough(connector: Connector, bytes: number, mibps?: number): Promis
 }
 
 /** PUT through the connector: wall time, and what it wrote to local disk. */
-async function streamedPut(backend: MemoryBackend, mibps?: number, env: Record<string, string> = {}): Promise<PutFigures> {
-  return withConnector(backend, env, async (connector) => {
+async function streamedPut(backend: MemoryBackend, mibps?: number): Promise<PutFigures> {
+  return withConnector(backend, undefined, async (connector) => {
     const pid = connector.process.pid ?? 0;
     const writtenBefore = diskWrites(pid);
     const started = performance.now();
     await putThrough(connector, BYTES, mibps);
     return { seconds: seconds(started), local_disk_bytes: diskWrites(pid) - writtenBefore };
   });
-}
-
-/** Objects left under the parallel uploads' parts prefix. */
-async function partsLeft(backend: MemoryBackend): Promise<number> {
-  const res = await fetch(`${backend.origin}/storage/v1/b/${BUCKET}/o?prefix=.asya-upload-parts/&maxResults=1000`);
-  return ((await res.json()) as { items?: unknown[] }).items?.length ?? 0;
 }
 
 /** The path before streaming: the whole body to a local file first, then one resumable PUT of it. */
@@ -179,7 +171,7 @@ const FIRST_BYTE_SAMPLES = 11;
  * side, so that both see the same machine at the same moments.
  */
 async function firstBytes(backend: MemoryBackend): Promise<{ single: number; ranged: number }> {
-  return withConnector(backend, { CONNECTOR_READ_STREAMS: '0' }, (single) => withConnector(backend, {}, async (ranged) => {
+  return withConnector(backend, ONE_STREAM, (single) => withConnector(backend, undefined, async (ranged) => {
     const samples = { single: [] as number[], ranged: [] as number[] };
     for (let i = 0; i < FIRST_BYTE_SAMPLES; i++) {
       samples.single.push(await firstByteMs(single));
@@ -191,8 +183,8 @@ async function firstBytes(backend: MemoryBackend): Promise<{ single: number; ran
 }
 
 /** GET through the connector: one whole transfer (the first byte is measured by firstBytes). */
-async function get(backend: MemoryBackend, env: Record<string, string>, firstByte: number, bytes = BYTES): Promise<GetFigures> {
-  return withConnector(backend, env, async (connector) => {
+async function get(backend: MemoryBackend, settings: Partial<Config> | undefined, firstByte: number, bytes = BYTES): Promise<GetFigures> {
+  return withConnector(backend, settings, async (connector) => {
     const pids = { backend: backend.process.pid ?? 0, connector: connector.process.pid ?? 0 };
     const cpuBefore = { backend: cpuMs(pids.backend), connector: cpuMs(pids.connector), client: process.cpuUsage() };
     const started = performance.now();
@@ -223,30 +215,23 @@ try {
   log(`PUT streamed: ${streamed.seconds} s, local disk ${streamed.local_disk_bytes} bytes, peak RSS ${streamed.peak_rss_mib} MiB`);
   const staged = await stagedPut(backend);
   log(`PUT staged (spool, then one resumable PUT): ${staged.seconds} s (receiving ${staged.receive_seconds} s), local disk ${staged.local_disk_bytes} bytes`);
-  const parallelSettings = { streams: PARALLEL_STREAMS, part_mib: PARALLEL_PART_MIB };
-  const parallel: ParallelPutFigures = {
-    ...await streamedPut(backend, undefined, { CONNECTOR_UPLOAD_STREAMS: String(PARALLEL_STREAMS), CONNECTOR_UPLOAD_CHUNK: `${PARALLEL_PART_MIB}Mi` }),
-    ...parallelSettings,
-    parts_left: await partsLeft(backend),
-  };
-  log(`PUT parallel (${PARALLEL_STREAMS} parts of ${PARALLEL_PART_MIB} MiB at once): ${parallel.seconds} s, local disk ${parallel.local_disk_bytes} bytes, peak RSS ${parallel.peak_rss_mib} MiB, ${parallel.parts_left} parts left`);
   const pacedStreamed = await streamedPut(backend, SHAPE.streamMibps);
   const pacedStaged = await stagedPut(backend, SHAPE.streamMibps);
   log(`PUT with the client at ${round1(SHAPE.streamMibps)} MiB/s: streamed ${pacedStreamed.seconds} s, staged ${pacedStaged.seconds} s`);
   const firstByte = await firstBytes(backend);
-  const single = await get(backend, { CONNECTOR_READ_STREAMS: '0' }, firstByte.single);
+  const single = await get(backend, ONE_STREAM, firstByte.single);
   log(`GET one stream: ${single.mib_per_s} MiB/s, first byte ${single.first_byte_ms} ms, peak RSS ${single.peak_rss_mib} MiB, ${single.cpu.cores_used} cores busy`);
-  const ranged = await get(backend, {}, firstByte.ranged);
+  const ranged = await get(backend, undefined, firstByte.ranged);
   log(`GET ranged (defaults): ${ranged.mib_per_s} MiB/s, first byte ${ranged.first_byte_ms} ms, peak RSS ${ranged.peak_rss_mib} MiB, ${ranged.cpu.cores_used} cores busy (backend ${ranged.cpu.backend} s, connector ${ranged.cpu.connector} s, client ${ranged.cpu.client} s)`);
   const slowBytes = BYTES / 4;
   const slowMibps = 20;
   const slowBackend = await startMemoryBackend({ streamMibps: slowMibps, firstByteMs: SHAPE.firstByteMs });
   let slow: LargeResults['slow_streams'];
   try {
-    await withConnector(slowBackend, {}, async (connector) => { await putThrough(connector, slowBytes); return {}; });
+    await withConnector(slowBackend, undefined, async (connector) => { await putThrough(connector, slowBytes); return {}; });
     const slowFirstByte = await firstBytes(slowBackend);
-    const slowSingle = await get(slowBackend, { CONNECTOR_READ_STREAMS: '0' }, slowFirstByte.single, slowBytes);
-    const slowRanged = await get(slowBackend, {}, slowFirstByte.ranged, slowBytes);
+    const slowSingle = await get(slowBackend, ONE_STREAM, slowFirstByte.single, slowBytes);
+    const slowRanged = await get(slowBackend, undefined, slowFirstByte.ranged, slowBytes);
     slow = { bytes: slowBytes, stream_mib_per_s: slowMibps, single: slowSingle, ranged: slowRanged, throughput_ratio: Math.round((slowRanged.mib_per_s / slowSingle.mib_per_s) * 100) / 100 };
     log(`GET ${slowBytes / MIB} MiB at ${slowMibps} MiB/s per stream: one stream ${slowSingle.mib_per_s} MiB/s, ranged ${slowRanged.mib_per_s} MiB/s (${slow.throughput_ratio} ×)`);
   } finally {
@@ -262,8 +247,6 @@ try {
     put_streamed: streamed,
     put_staged: staged,
     put_time_ratio: round2(streamed.seconds / staged.seconds),
-    put_parallel: parallel,
-    put_parallel_time_ratio: round2(parallel.seconds / staged.seconds),
     put_paced: { client_mib_per_s: round1(SHAPE.streamMibps), streamed: pacedStreamed, staged: pacedStaged, time_ratio: round2(pacedStreamed.seconds / pacedStaged.seconds) },
     get_single_stream: single,
     get_ranged: ranged,
@@ -272,7 +255,7 @@ try {
   };
   writeFileSync(join(import.meta.dirname, 'results', QUICK ? 'large-objects-quick.json' : 'large-objects.json'), `${JSON.stringify(results, null, 2)}\n`);
   if (!QUICK) writeFileSync(join(ROOT, 'docs', 'benchmarks-large.md'), render(results));
-  log(`put time streamed/staged ${results.put_time_ratio}, parallel/staged ${results.put_parallel_time_ratio}; get throughput ranged/single ${results.get_throughput_ratio}`);
+  log(`put time streamed/staged ${results.put_time_ratio}; get throughput ranged/single ${results.get_throughput_ratio}`);
 } finally {
   backend.stop();
 }
@@ -290,12 +273,11 @@ function render(r: LargeResults): string {
     '',
     `Generated by \`${r.command}\` (bench/large-objects.ts) on ${r.date.slice(0, 10)}, Node ${r.node}, ${r.cpus} CPUs. Do not edit by hand.`,
     '',
-    `The backend is bench/memory-backend.ts limited to ${r.backend.stream_mib_per_s} MiB/s (100 MB/s) per stream, either way, with ${r.backend.first_byte_ms} ms before every answer, as one GCS stream behaves. The connector runs as its image does (dist/, \`--max-semi-space-size=2 --max-old-space-size=64\`), default settings (8 MiB upload chunks through one resumable session, 4 ranged reads of 3 MiB) except where a row says otherwise: the parallel PUT sets \`CONNECTOR_UPLOAD_STREAMS=${r.put_parallel.streams}\` and \`CONNECTOR_UPLOAD_CHUNK=${r.put_parallel.part_mib}Mi\`. First byte is the median of ${FIRST_BYTE_SAMPLES} GETs dropped after their first byte, taken in turns from a one-stream and a ranged connector running side by side. CPU is what each of the three processes spent during the timed GET, and how many of the machine's cores that kept busy. Local disk is the connector's \`write_bytes\` in /proc/<pid>/io. "Staged" is the path before streaming, reconstructed in the benchmark: the body written to a local file at the client's speed, then sent in one resumable PUT.`,
+    `The backend is bench/memory-backend.ts limited to ${r.backend.stream_mib_per_s} MiB/s (100 MB/s) per stream, either way, with ${r.backend.first_byte_ms} ms before every answer, as one GCS stream behaves. The connector runs as its image does (dist/, \`--max-semi-space-size=2 --max-old-space-size=64\`), default settings (8 MiB upload chunks through one resumable session, 4 ranged reads of 3 MiB) except the one-stream GET rows, which read each object as one stream. First byte is the median of ${FIRST_BYTE_SAMPLES} GETs dropped after their first byte, taken in turns from a one-stream and a ranged connector running side by side. CPU is what each of the three processes spent during the timed GET, and how many of the machine's cores that kept busy. Local disk is the connector's \`write_bytes\` in /proc/<pid>/io. "Staged" is the path before streaming, reconstructed in the benchmark: the body written to a local file at the client's speed, then sent in one resumable PUT.`,
     '',
     '| | wall time | throughput | first byte | local disk | peak RSS | CPU (backend + connector + client) |',
     '|---|---|---|---|---|---|---|',
     `| PUT ${size}, streamed (now) | ${r.put_streamed.seconds} s | ${round1(r.bytes / MIB / r.put_streamed.seconds)} MiB/s | | ${r.put_streamed.local_disk_bytes} bytes | ${r.put_streamed.peak_rss_mib} MiB | |`,
-    `| PUT ${size}, parallel: ${r.put_parallel.streams} parts of ${r.put_parallel.part_mib} MiB at once, composed (opt-in) | ${r.put_parallel.seconds} s | ${round1(r.bytes / MIB / r.put_parallel.seconds)} MiB/s | | ${r.put_parallel.local_disk_bytes} bytes | ${r.put_parallel.peak_rss_mib} MiB | |`,
     `| PUT ${size}, staged (before) | ${r.put_staged.seconds} s (${r.put_staged.receive_seconds} s receiving) | ${round1(r.bytes / MIB / r.put_staged.seconds)} MiB/s | | ${r.put_staged.local_disk_bytes} bytes | | |`,
     `| PUT ${size}, client at ${paced.client_mib_per_s} MiB/s, streamed | ${paced.streamed.seconds} s | ${round1(r.bytes / MIB / paced.streamed.seconds)} MiB/s | | ${paced.streamed.local_disk_bytes} bytes | ${paced.streamed.peak_rss_mib} MiB | |`,
     `| PUT ${size}, client at ${paced.client_mib_per_s} MiB/s, staged | ${paced.staged.seconds} s (${paced.staged.receive_seconds} s receiving) | ${round1(r.bytes / MIB / paced.staged.seconds)} MiB/s | | ${paced.staged.local_disk_bytes} bytes | | |`,
@@ -306,16 +288,14 @@ function render(r: LargeResults): string {
     '',
     '| target (issue 12) | measured | |',
     '|---|---|---|',
-    `| PUT wall time ≤ 0.6 × staged, parallel upload | ${r.put_parallel_time_ratio} × | ${met(r.put_parallel_time_ratio <= 0.6)} |`,
-    `| PUT wall time ≤ 0.6 × staged, one session (default) | ${r.put_time_ratio} × (${paced.time_ratio} × with the client at ${paced.client_mib_per_s} MiB/s) | ${met(r.put_time_ratio <= 0.6)} |`,
-    `| PUT local disk 0 bytes | ${r.put_streamed.local_disk_bytes} bytes, parallel ${r.put_parallel.local_disk_bytes} bytes | ${met(r.put_streamed.local_disk_bytes === 0 && r.put_parallel.local_disk_bytes === 0)} |`,
-    `| PUT peak RSS ≤ 100 MiB | ${r.put_streamed.peak_rss_mib} MiB, parallel ${r.put_parallel.peak_rss_mib} MiB | ${met(Math.max(r.put_streamed.peak_rss_mib, r.put_parallel.peak_rss_mib) <= 100)} |`,
-    `| parallel upload: temporary parts left in the bucket | ${r.put_parallel.parts_left} | ${met(r.put_parallel.parts_left === 0)} |`,
+    `| PUT wall time ≤ 0.6 × staged | ${r.put_time_ratio} × (${paced.time_ratio} × with the client at ${paced.client_mib_per_s} MiB/s) | ${met(r.put_time_ratio <= 0.6)} |`,
+    `| PUT local disk 0 bytes | ${r.put_streamed.local_disk_bytes} bytes | ${met(r.put_streamed.local_disk_bytes === 0)} |`,
+    `| PUT peak RSS ≤ 100 MiB | ${r.put_streamed.peak_rss_mib} MiB | ${met(r.put_streamed.peak_rss_mib <= 100)} |`,
     `| GET throughput ≥ 3 × one stream | ${r.get_throughput_ratio} × (${r.slow_streams.throughput_ratio} × at ${r.slow_streams.stream_mib_per_s} MiB/s per stream) | ${met(r.get_throughput_ratio >= 3)} |`,
     `| GET first byte (median of ${FIRST_BYTE_SAMPLES}, side by side) within 10% of one stream | ${round1(ttfbRatio * 100)} % | ${met(ttfbRatio <= 1.1)} |`,
     `| GET peak RSS ≤ 100 MiB | ${r.get_ranged.peak_rss_mib} MiB | ${met(r.get_ranged.peak_rss_mib <= 100)} |`,
     '',
-    `One upload session is one stream: at ${r.backend.stream_mib_per_s} MiB/s, ${size} cannot take less than ${oneStreamFloor} s, ${round2(oneStreamFloor / r.put_staged.seconds)} × the staged time, however the receiving overlaps; a parallel upload (CONNECTOR_UPLOAD_STREAMS, docs/configuration.md) is several streams. Why the PUT and GET targets are out of reach here, and what would reach them: [benchmarks.md](benchmarks.md#large-objects-what-limits-them).`,
+    `One upload session is one stream: at ${r.backend.stream_mib_per_s} MiB/s, ${size} cannot take less than ${oneStreamFloor} s, ${round2(oneStreamFloor / r.put_staged.seconds)} × the staged time, however the receiving overlaps (parallel composite uploads, which were several streams, were removed: [semantics.md](semantics.md#large-objects)). Why the PUT and GET targets are out of reach here, and what would reach them: [benchmarks.md](benchmarks.md#large-objects-what-limits-them).`,
     '',
   ].join('\n');
 }

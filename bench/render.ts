@@ -59,7 +59,7 @@ export function renderBenchmarks(results: Results): string {
   lines.push('| measure | value |', '|---|---|');
   lines.push(`| start to \`/readyz\` 200 (median) | ${results.ready_ms} ms (from \`src/main.ts\` with type stripping: ${results.ready_ms_src} ms) |`);
   lines.push(`| idle RSS against the emulator (no credentials) | ${results.idle_rss_mib} MiB = ${results.idle_rss_anon_mib} anonymous + ${results.idle_rss_file_mib} file-backed (from \`src/main.ts\`: ${results.idle_rss_mib_src} MiB) |`);
-  lines.push(`| idle RSS in production mode (metadata-server credentials, GCS_ENDPOINT, 2 s after 40 requests) | ${results.idle_rss_production_mib} MiB = ${results.idle_rss_production_anon_mib} anonymous + ${results.idle_rss_production_file_mib} file-backed |`);
+  lines.push(`| idle RSS in production mode (metadata-server credentials, 2 s after 40 requests) | ${results.idle_rss_production_mib} MiB = ${results.idle_rss_production_anon_mib} anonymous + ${results.idle_rss_production_file_mib} file-backed |`);
   if (results.idle_rss_production_settled_mib !== undefined) lines.push(`| the same after 30 s more without requests (V8's memory reducer has run) | ${results.idle_rss_production_settled_mib} MiB |`);
   lines.push(`| CAS variant after reading ${results.cas_keys_read.toLocaleString('en')} distinct keys | ${results.cas_100k_keys_rss_mib} MiB (${results.cas_rss_before_mib} MiB before) |`);
   lines.push('');
@@ -68,7 +68,7 @@ export function renderBenchmarks(results: Results): string {
     const first = results.read_cache[0];
     lines.push(`## Read cache: ${first?.reads ?? 0} reads of one ${(first?.bytes ?? 0) / 1024 / 1024} MiB object (in-memory backend, which answers 304 to ifGenerationNotMatch)`, '');
     lines.push('| read cache | bytes from the backend | wall time s | connector peak RSS MiB |', '|---|---|---|---|');
-    for (const r of results.read_cache) lines.push(`| ${r.cache ? 'on (CONNECTOR_CACHE_DIR)' : 'off'} | ${fixed(r.backend_bytes / 1024 / 1024, 0)} MiB | ${fixed(r.seconds, 2)} | ${fixed(r.peak_rss_mib, 1)} |`);
+    for (const r of results.read_cache) lines.push(`| ${r.cache ? 'on (CONNECTOR_CACHE)' : 'off'} | ${fixed(r.backend_bytes / 1024 / 1024, 0)} MiB | ${fixed(r.seconds, 2)} | ${fixed(r.peak_rss_mib, 1)} |`);
     lines.push('');
   }
 

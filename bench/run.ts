@@ -20,9 +20,9 @@ import { createGcsStore } from '../src/wiring/gcs-store.ts';
 import type { GcsObjectStore } from '../src/store/gcs/gcs-store.ts';
 import { startConnector, type Connector } from '../test/helpers/connector.ts';
 import { startEmulator } from '../test/helpers/emulator.ts';
-import { productionEnv, startMetadataServer } from '../test/helpers/metadata-server.ts';
+import { productionMode, startMetadataServer } from '../test/helpers/metadata-server.ts';
 import { cpuMs, memoryMiB } from '../test/helpers/proc.ts';
-import { buildDist, DIST_ARGS, SRC_ARGS } from './dist.ts';
+import { buildDist, DIST_ARGS, SRC_ARGS, TUNED_DIST_ARGS } from './dist.ts';
 import { median, runLoad } from './load.ts';
 import { connectorPath, directPath, floorPath, patternStream, type BenchPath, type OpName, type PathName } from './paths.ts';
 import { renderBenchmarks, type Results } from './render.ts';
@@ -70,14 +70,14 @@ const log = (line: string): void => { console.log(line); };
 
 
 function directStore(origin: string, bucket: string): GcsObjectStore {
-  const config = loadConfig({ CONNECTOR_VARIANT: 'lww', CONNECTOR_SOCKET: '/tmp/unused.sock', STATE_BUCKET: bucket, STORAGE_EMULATOR_HOST: origin, GCS_TIMEOUT_MS: '30000' });
+  const config = loadConfig({ CONNECTOR_SOCKET: '/tmp/unused.sock', STATE_BUCKET: bucket, STORAGE_EMULATOR_HOST: origin }, 'lww');
   return createGcsStore(config, { onOutcome: () => undefined, onRetry: () => undefined });
 }
 
 /** Writes `bytes` of the pattern straight to the store, streamed in chunks as the connector streams a large PUT. */
 async function writeStreamed(store: GcsObjectStore, name: string, bytes: number): Promise<void> {
   const received = await receiveBody(patternStream(bytes), {
-    chunkBytes: 8 * MIB, uploadStreams: 1, maxBytes: bytes, declaredLength: bytes, budget: new MemoryBudget(64 * MIB), admissionTimeoutMs: 1_000,
+    chunkBytes: 8 * MIB, maxBytes: bytes, declaredLength: bytes, budget: new MemoryBudget(64 * MIB), admissionTimeoutMs: 1_000,
   });
   try {
     await store.write(name, received.upload, { contentType: 'application/octet-stream' });
@@ -104,7 +104,7 @@ async function seed(store: GcsObjectStore, keys: readonly string[], body: Buffer
 async function benchmarkBackend(backend: RunRow['backend'], origin: string, bucket: string): Promise<RunRow[]> {
   const counts = countsFor(backend);
   const store = directStore(origin, bucket);
-  const connector = await startConnector({ emulatorOrigin: origin, bucket, variant: 'lww', args: DIST_ARGS, env: { GCS_TIMEOUT_MS: '30000' } });
+  const connector = await startConnector({ emulatorOrigin: origin, bucket, variant: 'lww', args: DIST_ARGS });
   const pid = connector.process.pid ?? 0;
   const floor = await startFloorProxy(origin, bucket, join(mkdtempSync(join(tmpdir(), 'asya-bench-floor-')), 'floor.sock'));
   const floorPid = floor.process.pid ?? 0;
@@ -199,7 +199,7 @@ async function largeTransfers(origin: string, bucket: string): Promise<LargeRow[
   const directGet = await timed(async () => { for await (const _chunk of (await store.read('large/direct')).body) { /* consumed */ } });
 
   const throughConnector = async (op: 'PUT' | 'GET'): Promise<{ rate: number; peak: number }> => {
-    const connector = await startConnector({ emulatorOrigin: origin, bucket, variant: 'cas', args: DIST_ARGS, env: { GCS_TIMEOUT_MS: '30000' } });
+    const connector = await startConnector({ emulatorOrigin: origin, bucket, variant: 'cas', args: DIST_ARGS });
     try {
       const rate = await timed(() => new Promise<void>((resolve, reject) => {
         const req = request({ socketPath: connector.socketPath, path: '/keys/large/connector', method: op, headers: op === 'PUT' ? { 'content-length': bytes } : {} }, (res) => {
@@ -245,8 +245,7 @@ async function readCacheRuns(backend: MemoryBackend, bucket: string): Promise<Re
   await store.close();
   const rows: ReadCacheRow[] = [];
   for (const cache of [false, true]) {
-    const env: Record<string, string> = { GCS_TIMEOUT_MS: '30000' };
-    if (cache) Object.assign(env, { CONNECTOR_CACHE_DIR: mkdtempSync(join(tmpdir(), 'asya-bench-cache-')), CONNECTOR_CACHE_MAX_BYTES: '1Gi' });
+    const env: Record<string, string> = cache ? { CONNECTOR_CACHE: `${mkdtempSync(join(tmpdir(), 'asya-bench-cache-'))}:1Gi` } : {};
     const connector = await startConnector({ emulatorOrigin: backend.origin, bucket, variant: 'cas', args: DIST_ARGS, env });
     const path = connectorPath(connector.socketPath, true, 1);
     const before = await backend.stats();
@@ -302,14 +301,14 @@ async function startupAndIdle(origin: string, bucket: string, nodeArgs: readonly
 const SETTLE_MS = 30_000;
 
 /**
- * Idle memory in production mode: credentials from a metadata-server stand-in, GCS at a
- * custom endpoint (GCS_ENDPOINT), measured 2 s after a few requests as a pod's connector
+ * Idle memory in production mode: credentials from a metadata-server stand-in, the GCS
+ * API at the emulator as if it were storage.googleapis.com, measured 2 s after a few requests as a pod's connector
  * is, and again once V8's memory reducer has run (it shrinks the heap after some 10–20 s
  * without allocation), which is what a pod between bursts holds.
  */
 async function productionIdle(origin: string, bucket: string): Promise<{ rss: number; anon: number; file: number; settledRss: number }> {
   const metadata = await startMetadataServer();
-  const connector = await startConnector({ emulatorOrigin: '', bucket, variant: 'cas', args: DIST_ARGS, env: productionEnv(origin, metadata) });
+  const connector = await startConnector({ emulatorOrigin: '', bucket, variant: 'cas', args: TUNED_DIST_ARGS, ...productionMode(origin, metadata) });
   try {
     const path = connectorPath(connector.socketPath, true, 1);
     const body = Buffer.alloc(1024, 1);
@@ -336,7 +335,7 @@ async function casMemory(origin: string, bucket: string): Promise<{ keys: number
   const store = directStore(origin, bucket);
   await seed(store, Array.from({ length: keys }, (_, i) => `cas/${String(i).padStart(40, '0')}`), Buffer.from('{"count":1}'));
   await store.close();
-  const connector = await startConnector({ emulatorOrigin: origin, bucket, variant: 'cas', args: DIST_ARGS, env: { GCS_TIMEOUT_MS: '30000' } });
+  const connector = await startConnector({ emulatorOrigin: origin, bucket, variant: 'cas', args: DIST_ARGS });
   const pid = connector.process.pid ?? 0;
   await sleep(1000);
   const before = memoryMiB(pid, 'VmRSS');

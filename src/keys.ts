@@ -13,12 +13,6 @@ export type KeyTarget =
   | { readonly kind: 'directory'; readonly key: string };
 
 const MAX_OBJECT_NAME_BYTES = 1024;
-/**
- * The folder, first under the prefix, where parallel uploads keep their temporary parts:
- * inside STATE_PREFIX (so that what the connector writes stays under it), and reserved:
- * no key maps there and listings leave it out.
- */
-export const PARTS_FOLDER = '.asya-upload-parts';
 const FORBIDDEN_START = '.well-known/acme-challenge/';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -55,16 +49,6 @@ export class KeySpace {
   /** The object name a (valid) key is stored under. */
   objectName(key: string): string {
     return this.#base + key;
-  }
-
-  /** Object-name prefix of the temporary parts of parallel uploads: `<prefix>/.asya-upload-parts/`. */
-  get partsFolder(): string {
-    return `${this.#base}${PARTS_FOLDER}/`;
-  }
-
-  /** True for an object name (or a listing prefix) in the parts folder: the connector's own, left out of listings. */
-  isPartsName(objectName: string): boolean {
-    return objectName.startsWith(this.partsFolder);
   }
 
   /** The key of an object name, or undefined for a name outside the prefix. */
@@ -140,7 +124,6 @@ function keyProblem(body: string, key: string): string | undefined {
   const shown = JSON.stringify(key);
   if (hasControlCharacter(key)) return `key ${shown} contains a control character (U+0000-U+001F, U+007F-U+009F)`;
   if (key.startsWith('/')) return `key ${shown} starts with "/"; keys are relative to the mount`;
-  if (body === PARTS_FOLDER || key.startsWith(`${PARTS_FOLDER}/`)) return `key ${shown} is in ${PARTS_FOLDER}/, the folder reserved for the connector's temporary upload parts`;
   for (const segment of body.split('/')) {
     if (segment === '') return `key ${shown} has an empty segment ("//")`;
     if (segment === '.' || segment === '..') return `key ${shown} has a "${segment}" segment`;

@@ -33,7 +33,6 @@ export interface ConnectorMetrics {
   readonly bytesOut: Counter;
   /** Uploads longer than one chunk, streamed into GCS while they arrived. */
   readonly uploadsStreamed: Counter;
-  readonly uploadsParallel: Counter;
   /** Read cache: reads served from disk after GCS confirmed the generation. */
   readonly cacheHits: Counter;
   /** Read cache: reads downloaded from GCS. */
@@ -77,8 +76,7 @@ export function createConnectorMetrics(budget: MemoryBudget, variant: 'lww' | 'c
     conflicts: registry.register(new Counter('asya_state_conflicts_total', 'Writes and deletes refused with 409, by reason.')),
     bytesIn: registry.register(new Counter('asya_state_received_bytes_total', 'Request body bytes received from clients.')),
     bytesOut: registry.register(new Counter('asya_state_sent_bytes_total', 'Response body bytes sent to clients.')),
-    uploadsStreamed: registry.register(new Counter('asya_state_uploads_streamed_total', 'Uploads longer than one chunk (CONNECTOR_UPLOAD_CHUNK), streamed into a GCS resumable upload while they arrived.')),
-    uploadsParallel: registry.register(new Counter('asya_state_uploads_parallel_total', 'Streamed uploads sent as parts side by side and composed (CONNECTOR_UPLOAD_STREAMS); also counted in asya_state_uploads_streamed_total.')),
+    uploadsStreamed: registry.register(new Counter('asya_state_uploads_streamed_total', 'Uploads longer than one chunk (8 MiB, less on a small memory budget), streamed into a GCS resumable upload while they arrived.')),
     cacheHits: registry.register(new Counter('asya_state_cache_hits_total', 'Reads served from the read cache after GCS confirmed the generation.')),
     cacheMisses: registry.register(new Counter('asya_state_cache_misses_total', 'Reads downloaded from GCS while the read cache is on.')),
     cacheBytesSaved: registry.register(new Counter('asya_state_cache_bytes_saved_total', 'Bytes served from the read cache instead of downloaded.')),
@@ -89,7 +87,7 @@ export function createConnectorMetrics(budget: MemoryBudget, variant: 'lww' | 'c
     listingNamesDropped: registry.register(new Counter('asya_state_listing_names_dropped_total', 'Object names left out of listings because they are not valid keys.')),
     queryDocumentsRead: registry.register(new Counter('asya_state_query_documents_read_total', 'Documents read by POST /query.')),
     queryBytesRead: registry.register(new Counter('asya_state_query_read_bytes_total', 'Bytes of documents read by POST /query.')),
-    queryFilesSkipped: registry.register(new Counter('asya_state_query_files_skipped_total', 'Files POST /query left out: not JSON, over CONNECTOR_QUERY_DOCUMENT_MAX, or deleted while it ran.')),
+    queryFilesSkipped: registry.register(new Counter('asya_state_query_files_skipped_total', 'Files POST /query left out: not JSON, over 1 MiB, or deleted while it ran.')),
     queryFilesUnread: registry.register(new Counter('asya_state_query_files_unread_total', 'Files POST /query left unread because it reached its caps (the first 1,000 files, 256 MiB).')),
   };
   registry.register(new Gauge('asya_state_connections_open', 'Connections open now, by listener.', () => [...metrics.connectionGates].map(([listener, gate]) => [{ listener }, gate.openConnections] as const)));

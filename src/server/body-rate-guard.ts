@@ -40,7 +40,7 @@ export async function* rateGuarded(source: Readable, rate: BodyRate, declaredLen
     if (windowBytes < needed) {
       tooSlow = new BadRequestError(
         `request body brought ${windowBytes} bytes in ${rate.windowMs} ms, under the minimum of ${rate.minBytesPerSecond} bytes/s ` +
-          '(CONNECTOR_BODY_MIN_RATE, CONNECTOR_BODY_WINDOW_MS); nothing was stored',
+          '(a stalled or very slow client); nothing was stored',
       );
       wake?.();
     }

@@ -30,8 +30,8 @@ export interface GateOptions {
   /** `socket` or `ops`: the metrics label. */
   readonly listener: string;
   readonly maxConnections: number;
-  /** The variable that sets the cap, for the refusal's message. */
-  readonly capVariable: string;
+  /** The listener as the refusal names it: "the socket", "the ops port". */
+  readonly listenerName: string;
   readonly budget: MemoryBudget;
   readonly metrics: ConnectorMetrics;
   /** At the cap, close the oldest idle connection to admit a new one. */
@@ -82,7 +82,7 @@ export class ConnectionGate {
   /** Why requests on `socket` are refused, when they are. */
   refusal(socket: Socket): UnavailableError | undefined {
     if (!this.#refused.has(socket)) return undefined;
-    return new UnavailableError(`the connector serves at most ${this.#options.maxConnections} connections at once (${this.#options.capVariable}); retry shortly`);
+    return new UnavailableError(`the connector serves at most ${this.#options.maxConnections} connections at once on ${this.#options.listenerName}; retry shortly`);
   }
 
   #admit(socket: Socket): void {

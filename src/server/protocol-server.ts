@@ -35,8 +35,8 @@ export interface ListenerOptions {
   /** `socket` or `ops`, for metrics and messages. */
   readonly listener: string;
   readonly maxConnections: number;
-  /** The variable that sets `maxConnections`, named in refusals. */
-  readonly capVariable: string;
+  /** The listener as refusals name it: "the socket", "the ops port". */
+  readonly listenerName: string;
   readonly timeouts: ListenerTimeouts;
   /** Narrows the routes (the ops port serves only health and metrics). */
   readonly router?: (req: IncomingMessage) => Route;

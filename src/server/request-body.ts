@@ -1,17 +1,19 @@
 /**
- * Receives a request body into memory, never holding more than the memory budget grants.
+ * Receives a request body into memory, never holding more than the memory budget grants,
+ * and hands it to the store as a bounded stream of chunks; how the bytes go up (one
+ * request or a resumable session) is the store's choice.
  *
  * Before the first byte is read the body waits its turn for room (first come, first
- * served): its announced length, or one chunk when it is larger or unannounced. A body
- * that ends within one chunk is handed over whole (one upload request). A longer one is
- * handed over chunk by chunk while it still arrives, holding at most two chunks: the one
- * being uploaded and the one being received; when the budget has room for only one, the
- * next is received once the store is done with the last. A body announced longer than a
- * chunk may instead be received for a parallel upload (`uploadStreams` above 1): up to
- * that many chunks uploading side by side plus the one being received, as many as the
- * budget grants without making anyone wait (at least two uploading, else it falls back
- * to the sequential window). While a body waits, nothing of it is read, so the client is
- * held back by the socket, not by our memory.
+ * served): its announced length, or one chunk when it is larger or unannounced. The first
+ * chunk is received before the store is called, so a body that ends within it arrives as
+ * one chunk marked last. A longer one is handed over chunk by chunk while it still
+ * arrives, holding at most two chunks: the one the store is uploading and the one being
+ * received; when the budget has room for only one, the next is received once the store
+ * is done with the last. While a body waits, nothing of it is read, so the client is held
+ * back by the socket, not by our memory.
+ *
+ * Every body is hashed (MD5) on the way in; its last chunk carries the hash, which the
+ * store hands to GCS to check before the object is created.
  *
  * A body that ends early (client gone, Content-Length not reached, broken chunking) or
  * grows past the limit throws, so the store never finalizes it.
@@ -19,15 +21,12 @@
 import { createHash, hash, type Hash } from 'node:crypto';
 import { BadRequestError, ConnectorError, InternalError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
-import type { BodyChunk, ChunkedBody, UploadBody } from '../state/state-service.ts';
+import { UPLOAD_CHUNK_UNIT, type BodyChunk, type UploadBody } from '../store/object-store.ts';
 import { BufferPool } from '../buffer-pool.ts';
-import { UPLOAD_CHUNK_UNIT } from '../config.ts';
 
 export interface BodyOptions {
-  /** Size of every chunk of a streamed body but the last (CONNECTOR_UPLOAD_CHUNK). */
+  /** Size of every chunk of a body but the last. */
   readonly chunkBytes: number;
-  /** Chunks a body announced longer than one chunk may have uploading at once (CONNECTOR_UPLOAD_STREAMS); 1: one at a time. */
-  readonly uploadStreams: number;
   /** Largest body accepted (CONNECTOR_MAX_BODY). */
   readonly maxBytes: number;
   /** The Content-Length the client announced, if any: fewer bytes means the body was cut. */
@@ -44,6 +43,8 @@ export interface BodyOptions {
 /** A body being received: what the store uploads, and the memory it holds until released. */
 export interface ReceivedBody {
   readonly upload: UploadBody;
+  /** True when the body did not end within its first chunk: it is handed over while it still arrives. */
+  readonly streamed: boolean;
   /** Bytes received so far. */
   receivedBytes(): number;
   /** Gives the body's memory back to the budget. Safe to call more than once. */
@@ -61,25 +62,16 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
   const first = declaredLength !== undefined && declaredLength <= chunkBytes ? declaredLength : chunkBytes;
   await budget.acquire(first, 'body', 'a request body', options.admissionTimeoutMs, options.abortSignal);
   let reserved = first;
-  // An announced length over one chunk is streamed for sure, so a parallel window can be
-  // taken before the first byte: the reader must know whether to hash the whole body.
-  const streamedForSure = declaredLength !== undefined && declaredLength > chunkBytes;
-  let extraChunks = 0;
-  if (streamedForSure && options.uploadStreams > 1) {
-    while (extraChunks < options.uploadStreams && budget.tryReserveInTurn(chunkBytes, 'body')) extraChunks += 1;
-    reserved += extraChunks * chunkBytes;
-  }
-  const inParallel = extraChunks >= 2;
   let released = false;
   const release = (): void => {
     if (released) return;
     released = true;
     budget.release(reserved, 'body');
   };
-  const reader = new BodyReader(source[Symbol.asyncIterator](), options, !inParallel);
-  // A body streamed for sure is copied from the start into its own chunk buffers, reused
-  // chunk after chunk and dropped with the body.
-  let pool = streamedForSure ? new BufferPool(chunkBytes) : undefined;
+  const reader = new BodyReader(source[Symbol.asyncIterator](), options);
+  // A body announced longer than a chunk is copied from the start into its own chunk
+  // buffers, reused chunk after chunk and dropped with the body.
+  let pool = declaredLength !== undefined && declaredLength > chunkBytes ? new BufferPool(chunkBytes) : undefined;
   const pooled = pool?.take();
   try {
     options.onAdmitted?.();
@@ -88,57 +80,55 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
       // Only what arrived stays reserved (an unannounced body was granted a whole chunk).
       budget.release(reserved - head.size, 'body');
       reserved = head.size;
-      const upload: UploadBody = { kind: 'whole', size: head.size, md5Base64: reader.md5Base64(), buffers: head.buffers };
-      return { upload, receivedBytes: () => reader.total, release };
+      const only: BodyChunk = { offset: 0, size: head.size, buffers: head.buffers, last: true, md5Base64: reader.md5Base64() };
+      return { upload: chunksOf(reader, undefined, only, undefined, 1, declaredLength), streamed: false, receivedBytes: () => reader.total, release };
     }
-    // Longer than a chunk: streamed. A second chunk lets receiving overlap uploading;
-    // it is taken only when nobody is waiting for room.
-    if (extraChunks === 0 && budget.tryReserveInTurn(chunkBytes, 'body')) {
-      extraChunks = 1;
+    // A second chunk lets receiving overlap uploading; it is taken only when nobody is waiting for room.
+    let window = 1;
+    if (budget.tryReserveInTurn(chunkBytes, 'body')) {
+      window = 2;
       reserved += chunkBytes;
     }
     pool ??= new BufferPool(chunkBytes);
-    const upload = chunkedBody(reader, pool, { ...head, pooled }, 1 + extraChunks, declaredLength, inParallel);
-    return { upload, receivedBytes: () => reader.total, release };
+    const firstChunk: BodyChunk = { offset: 0, size: head.size, buffers: head.buffers, last: false, md5Base64: undefined };
+    return { upload: chunksOf(reader, pool, firstChunk, pooled, window, declaredLength), streamed: true, receivedBytes: () => reader.total, release };
   } catch (error) {
     release();
     throw error;
   }
 }
 
-/** The chunks of a streamed body, at most `window` of them held at once, each copied into a pool buffer. */
-function chunkedBody(
+/** The chunks of a body, the first already received, at most `window` held at once, each later one copied into a pool buffer. */
+function chunksOf(
   reader: BodyReader,
-  pool: BufferPool,
-  head: { buffers: Buffer[]; size: number; pooled: Buffer | undefined },
+  pool: BufferPool | undefined,
+  first: BodyChunk,
+  firstPooled: Buffer | undefined,
   window: number,
   declaredSize: number | undefined,
-  inParallel: boolean,
-): ChunkedBody {
-  const first: BodyChunk = { offset: 0, size: head.size, buffers: head.buffers, last: false, md5Base64: undefined };
+): UploadBody {
   /** The pool buffer behind each chunk handed out and not yet done. */
   const pooledOf = new Map<BodyChunk, Buffer>();
-  if (head.pooled !== undefined) pooledOf.set(first, head.pooled);
+  if (firstPooled !== undefined) pooledOf.set(first, firstPooled);
   let pendingFirst: BodyChunk | undefined = first;
   let held = 1;
-  let offset = head.size;
+  let offset = first.size;
   let wake: (() => void) | undefined;
   return {
-    kind: 'chunked',
     declaredSize,
-    inParallel,
     async next() {
       if (pendingFirst !== undefined) {
         const chunk = pendingFirst;
         pendingFirst = undefined;
         return chunk;
       }
+      if (pool === undefined) throw new InternalError('the store asked for a chunk past the end of a body');
       while (held >= window) await new Promise<void>((resolve) => { wake = resolve; });
       held += 1;
       const buffer = pool.take();
       try {
         const part = await reader.fill(pool.bufferBytes, buffer);
-        const chunk: BodyChunk = { offset, size: part.size, buffers: part.buffers, last: reader.ended, md5Base64: reader.ended && !inParallel ? reader.md5Base64() : undefined };
+        const chunk: BodyChunk = { offset, size: part.size, buffers: part.buffers, last: reader.ended, md5Base64: reader.ended ? reader.md5Base64() : undefined };
         pooledOf.set(chunk, buffer);
         offset += part.size;
         return chunk;
@@ -152,7 +142,7 @@ function chunkedBody(
       held -= 1;
       const buffer = pooledOf.get(chunk);
       pooledOf.delete(chunk);
-      if (buffer !== undefined) pool.give(buffer);
+      if (buffer !== undefined) pool?.give(buffer);
       const resume = wake;
       wake = undefined;
       resume?.();
@@ -174,13 +164,9 @@ class BodyReader {
   /** The rest of a buffer that went past the end of the last chunk. */
   #carry: Buffer | undefined;
 
-  readonly #hashing: boolean;
-
-  /** `hashing` false skips the whole body's MD5 (a parallel upload checks each chunk instead). */
-  constructor(source: AsyncIterator<Buffer>, options: BodyOptions, hashing: boolean) {
+  constructor(source: AsyncIterator<Buffer>, options: BodyOptions) {
     this.#source = source;
     this.#options = options;
-    this.#hashing = hashing;
   }
 
   /**
@@ -210,7 +196,6 @@ class BodyReader {
 
   /** The MD5 of the whole body; asked once, when it has ended. */
   md5Base64(): string {
-    if (!this.#hashing) throw new InternalError('the MD5 of a body received for a parallel upload was asked for; it is not made');
     return this.#hash === undefined ? hash('md5', this.#firstBuffer ?? EMPTY, 'base64') : this.#hash.digest('base64');
   }
 
@@ -248,7 +233,7 @@ class BodyReader {
     if (this.#options.declaredLength !== undefined && this.total > this.#options.declaredLength) {
       throw new BadRequestError(`request body is longer than its Content-Length of ${this.#options.declaredLength}; nothing was stored`);
     }
-    if (this.#hashing) this.#hashed(buffer);
+    this.#hashed(buffer);
     return buffer;
   }
 }

@@ -17,10 +17,8 @@ export interface RouteContext {
   readonly health: BackendHealth;
   readonly metrics: ConnectorMetrics;
   readonly logger: Logger;
-  /** Bodies up to this size are uploaded whole; larger ones stream in chunks of it (request-body.ts). */
+  /** Request bodies are received and handed to the store in chunks of this size (request-body.ts). */
   readonly uploadChunkBytes: number;
-  /** Chunks of a body announced longer than one chunk uploaded side by side (CONNECTOR_UPLOAD_STREAMS); 1: one at a time. */
-  readonly uploadStreams: number;
   readonly maxBodyBytes: number;
   /** What request bodies, listings and connections may hold in memory. */
   readonly budget: MemoryBudget;

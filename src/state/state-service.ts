@@ -14,7 +14,7 @@ import { checkContentType } from './content-type.ts';
 import type { ListedObject, ObjectAttributes, ObjectDownload, ObjectStore, UploadBody } from '../store/object-store.ts';
 
 /** What a write stores, as the server hands it over (defined with the store it is for). */
-export type { BodyChunk, ChunkedBody, UploadBody, WholeBody } from '../store/object-store.ts';
+export type { BodyChunk, UploadBody } from '../store/object-store.ts';
 import type { WritePolicy } from '../variants/write-policy.ts';
 
 /** A write's own precondition, from its request headers. */
@@ -200,7 +200,6 @@ export class StateService {
     const keys = this.#files(page.objects).map((file) => file.key);
     const prefixes: string[] = [];
     for (const name of page.prefixes) {
-      if (this.#keys.isPartsName(name)) continue;
       const key = this.#keys.listedKey(name, true);
       if (key === undefined) this.#onInvalidName(name);
       else prefixes.push(key);
@@ -213,7 +212,7 @@ export class StateService {
     const files: ListedFile[] = [];
     for (const object of objects) {
       // A name ending in "/" is a folder placeholder some tools create, not a file.
-      if (object.name.endsWith('/') || this.#keys.isPartsName(object.name)) continue;
+      if (object.name.endsWith('/')) continue;
       const key = this.#keys.listedKey(object.name, false);
       if (key === undefined) this.#onInvalidName(object.name);
       else files.push({ key, size: object.size });

@@ -34,50 +34,34 @@ export interface ObjectDownload {
   readonly body: Readable;
 }
 
-/** What `write` stores: a body already held whole, or one still arriving in chunks. */
-export type UploadBody = WholeBody | ChunkedBody;
-
-/** A body received completely and held in memory: sent in one request, and again on a retry. */
-export interface WholeBody {
-  readonly kind: 'whole';
-  readonly size: number;
-  /** MD5 of the body, base64, for the store to verify. */
-  readonly md5Base64: string;
-  /** The bytes, as received (views, not copies). */
-  readonly buffers: readonly Buffer[];
-}
+/** Every chunk of an {@link UploadBody} but the last is a multiple of this (GCS resumable uploads require it). */
+export const UPLOAD_CHUNK_UNIT = 256 * 1024;
 
 /**
- * A body still arriving, handed over one chunk at a time so that the store can upload a
- * chunk while the next one is received. Only a few chunks exist at once (two, or more for
- * a parallel upload): `next()` waits until the store has handed back (`done`) enough of
- * the earlier ones.
+ * A body for `write`, handed over one chunk at a time while it still arrives. The
+ * receiver bounds its memory: only a few chunks exist at once, and `next()` waits until
+ * the store has handed back (`done`) enough of the earlier ones. A body that fits in one
+ * chunk comes as a single chunk marked `last`; how to upload it is the store's choice.
  */
-export interface ChunkedBody {
-  readonly kind: 'chunked';
+export interface UploadBody {
   /** The whole size when the client announced it (Content-Length), else undefined. */
   readonly declaredSize: number | undefined;
-  /**
-   * True when the body was received for a parallel upload: several chunks may be in hand
-   * at once, the store may upload them side by side, and no MD5 of the whole body is
-   * made (the last chunk's `md5Base64` is undefined; the store checks each chunk instead).
-   */
-  readonly inParallel: boolean;
-  /** The next chunk: exactly the chunk size, except the last, which may be shorter or empty. */
+  /** The next chunk: all of the same size, a multiple of UPLOAD_CHUNK_UNIT, except the last, which may be shorter or empty. */
   next(): Promise<BodyChunk>;
   /** The store no longer needs `chunk` (GCS has persisted it, or the upload failed). */
   done(chunk: BodyChunk): void;
 }
 
-/** One chunk of a ChunkedBody. */
+/** One chunk of an UploadBody. */
 export interface BodyChunk {
   /** Offset of the chunk's first byte in the body. */
   readonly offset: number;
   readonly size: number;
+  /** The bytes (views, not copies); they stay valid until the chunk is handed back. */
   readonly buffers: readonly Buffer[];
   /** True for the body's final chunk; the body has then ended and was as long as announced. */
   readonly last: boolean;
-  /** MD5 of the whole body, base64, on the last chunk only (and not for a body `inParallel`). */
+  /** MD5 of the whole body, base64, on the last chunk only: the store has GCS check it. */
   readonly md5Base64: string | undefined;
 }
 
@@ -121,9 +105,10 @@ export interface ObjectStore {
   /** An object's attributes (one request). */
   stat(name: string): Promise<ObjectAttributes>;
   /**
-   * Stores `body` as the object's new content; answers the new attributes. A chunked body
-   * is streamed (GCS: a resumable session) and the object appears only when its last
-   * chunk is stored; a failure leaves the object as it was.
+   * Stores `body` as the object's new content; answers the new attributes. The object
+   * appears only when the whole body is stored and its MD5 checked (GCS: one multipart
+   * request for a body of one chunk, else a resumable session fed while the body
+   * arrives); a failure leaves the object as it was.
    */
   write(name: string, body: UploadBody, options: WriteOptions): Promise<ObjectAttributes>;
   /** Deletes an object, optionally only at a given generation. */

@@ -17,7 +17,7 @@ export function compareAndSet(memory: GenerationMemory): WritePolicy {
         throw new ConflictError(
           'generation_mismatch',
           `the generation read for ${name} was pushed out of the connector's memory before this write ` +
-            '(raise CONNECTOR_CAS_MEMORY_KEYS); read it again and retry',
+            '(it remembers as many keys as a third of CONNECTOR_MEMORY_BUDGET holds); read it again and retry',
         );
       }
       return undefined;

@@ -37,7 +37,7 @@ export interface RunningConnector {
   readonly store: ObjectStore;
   readonly metrics: ConnectorMetrics;
   readonly budget: MemoryBudget;
-  /** The upload chunk the budget allows (CONNECTOR_UPLOAD_CHUNK, or less). */
+  /** The upload chunk the budget allows (8 MiB, or less). */
   readonly uploadChunkBytes: number;
   /** Stops accepting, lets requests in flight finish for `graceMs`, then closes the rest and the store. */
   stop(graceMs: number): Promise<{ forced: boolean }>;
@@ -78,10 +78,10 @@ export async function createConnector(config: Config, options: ConnectorOptions)
     .catch((error: unknown) => failed(`cannot use the read cache directory ${config.cache?.dir ?? ''}`, error));
   const context = buildRouteContext({ config, keys, store: served, budget, metrics, logger, health });
   const server = createProtocolServer(context, {
-    listener: 'socket', maxConnections: config.maxConnections, capVariable: 'CONNECTOR_MAX_CONNECTIONS', timeouts: SOCKET_TIMEOUTS,
+    listener: 'socket', maxConnections: config.maxConnections, listenerName: 'the socket', timeouts: SOCKET_TIMEOUTS,
   });
   const opsServer = config.opsPort === undefined ? undefined : await listenOnOpsPort(createProtocolServer(context, {
-    listener: 'ops', maxConnections: OPS_MAX_CONNECTIONS, capVariable: `the ops port's cap of ${OPS_MAX_CONNECTIONS}`, timeouts: OPS_TIMEOUTS, router: opsRoute, makesRoomFromIdle: true,
+    listener: 'ops', maxConnections: OPS_MAX_CONNECTIONS, listenerName: 'the ops port', timeouts: OPS_TIMEOUTS, router: opsRoute, makesRoomFromIdle: true,
   }), config.opsPort, config.opsHost)
     .catch((error: unknown) => failed(`cannot serve the ops port ${String(config.opsPort)}`, error));
   await listenOnSocket(server, config.socketPath, config.socketMode)
@@ -118,10 +118,6 @@ function gcsStore(config: Config, metrics: ConnectorMetrics, logger: Logger, bud
       metrics.gcsRetries.inc({ op, reason });
       // The final failure, if the retries run out, is one WARNING line with the attempts (failure-log.ts).
       logger.debug(`retrying GCS ${op} after attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}`, { op, reason, attempt });
-    },
-    onLeftoverParts: (urls, error) => {
-      // The object is whole (or untouched); these only cost storage until the lifecycle rule removes them.
-      logger.warn('temporary parts of a parallel upload could not be deleted', { count: urls.length, first: urls[0], error });
     },
   }, {
     // Ranges of large downloads yield to request bodies waiting for memory.

@@ -1,25 +1,20 @@
 /** Builds the GCS ObjectStore from the configuration. */
-import { KeySpace } from '../keys.ts';
 import type { Config } from '../config.ts';
 import { createCredentials } from '../store/gcs/credentials.ts';
 import { GcsHttp } from '../store/gcs/gcs-http.ts';
 import { GcsObjectStore } from '../store/gcs/gcs-store.ts';
 import type { RangeMemory } from '../store/gcs/ranged-download.ts';
 
-const GCS_ORIGIN = 'https://storage.googleapis.com';
-
 export interface GcsStoreHooks {
   /** Every GCS request's outcome (an HTTP status or an error code) and its seconds until the answer headers. */
   readonly onOutcome: (op: string, outcome: string, seconds: number) => void;
   /** Every retry, with the error that caused it. */
   readonly onRetry: (op: string, error: unknown, attempt: number) => void;
-  /** Temporary parts of a parallel upload that could not be deleted (`gs://` URLs). */
-  readonly onLeftoverParts?: (urls: readonly string[], error: unknown) => void;
 }
 
-/** Where GCS requests go: the emulator, a custom endpoint (GCS_ENDPOINT), or GCS itself. */
-export function gcsOrigin(config: Pick<Config, 'emulatorOrigin' | 'endpoint'>): string {
-  return config.emulatorOrigin ?? config.endpoint ?? GCS_ORIGIN;
+/** Where GCS requests go: the emulator, or GCS itself. */
+export function gcsOrigin(config: Pick<Config, 'emulatorOrigin' | 'apiOrigin'>): string {
+  return config.emulatorOrigin ?? config.apiOrigin;
 }
 
 /** Builds the store; with `rangeMemory`, large downloads are read in parallel ranges held there. */
@@ -46,8 +41,6 @@ export function createGcsStore(config: Config, hooks: GcsStoreHooks, rangeMemory
     timeoutMs: config.gcsTimeoutMs,
     retry: { maxAttempts: config.gcsMaxAttempts, baseDelayMs: 100, maxDelayMs: 5_000 },
     onRetry: hooks.onRetry,
-    onLeftoverParts: hooks.onLeftoverParts,
-    partsPrefix: config.uploadStreams > 1 ? new KeySpace(config.prefix).partsFolder : undefined,
     ranges: rangeMemory === undefined ? undefined : { rangeBytes: config.readRangeBytes, streams: config.readStreams, memory: rangeMemory },
   });
 }

@@ -1,5 +1,5 @@
 /**
- * Puts the read cache in front of the store when CONNECTOR_CACHE_DIR is set: opens its
+ * Puts the read cache in front of the store when CONNECTOR_CACHE is set: opens its
  * directory (one per socket path, so connectors sharing a volume never share an index),
  * takes back what a previous run left, and reports to the metrics. A directory the
  * connector may not trust (a symlink, another user's) turns the cache off with a warning:

@@ -8,7 +8,7 @@ import type { Config } from '../config.ts';
 import type { KeySpace } from '../keys.ts';
 import type { Logger } from '../log.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
-import { documentCost } from '../memory-costs.ts';
+import { CAS_KEY_COST, documentCost } from '../memory-costs.ts';
 import type { ConnectorMetrics } from '../metrics/connector-metrics.ts';
 import { chunkForBudget } from '../server/request-body.ts';
 import type { RouteContext } from '../server/route-context.ts';
@@ -33,7 +33,7 @@ export interface RouteContextParts {
 
 export function buildRouteContext(parts: RouteContextParts): RouteContext {
   const { config, budget, metrics, logger } = parts;
-  const policy = config.variant === 'cas' ? compareAndSet(new GenerationMemory(config.casMemoryKeys, budget)) : lastWriteWins;
+  const policy = config.variant === 'cas' ? compareAndSet(new GenerationMemory(config.casMemoryKeys ?? casKeysForBudget(budget.limitBytes), budget)) : lastWriteWins;
   const service = new StateService({
     store: parts.store,
     keys: parts.keys,
@@ -48,12 +48,16 @@ export function buildRouteContext(parts: RouteContextParts): RouteContext {
     metrics,
     logger,
     uploadChunkBytes: uploadChunk(config, budget.limitBytes, logger),
-    uploadStreams: config.uploadStreams,
     maxBodyBytes: config.maxBodyBytes,
     budget,
     bodyRate: { minBytesPerSecond: config.bodyMinBytesPerSecond, windowMs: config.bodyWindowMs },
     query: querySettings(config, budget.limitBytes, logger),
   };
+}
+
+/** As many keys as a third of the budget holds: the rest stays for bodies, listings and queries. */
+function casKeysForBudget(budgetBytes: number): number {
+  return Math.max(1, Math.floor(budgetBytes / 3 / CAS_KEY_COST));
 }
 
 /** The upload chunk, lowered (and logged) when two do not fit in the memory budget. */

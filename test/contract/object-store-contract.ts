@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { ConflictError, KeyNotFoundError } from '../../src/errors.ts';
-import type { BodyChunk, ChunkedBody, ObjectStore, UploadBody, WholeBody } from '../../src/store/object-store.ts';
+import type { BodyChunk, ObjectStore, UploadBody } from '../../src/store/object-store.ts';
 
 export interface ContractStore {
   readonly store: ObjectStore;
@@ -24,17 +24,15 @@ export interface ContractStore {
   close(): Promise<void>;
 }
 
-/** A body held whole, as the server builds one. */
-export function wholeBody(bytes: Buffer): WholeBody {
-  return { kind: 'whole', size: bytes.length, md5Base64: md5(bytes), buffers: [bytes] };
+/** A body that fits in one chunk, as the server hands one over. */
+export function wholeBody(bytes: Buffer): UploadBody {
+  return chunkedBody(bytes, Math.max(1, bytes.length));
 }
 
 /** A body in chunks of `chunkBytes`, as the server streams one; `handedBack` counts chunks the store gave back. */
-export function chunkedBody(bytes: Buffer, chunkBytes: number): ChunkedBody & { handedBack: number } {
+export function chunkedBody(bytes: Buffer, chunkBytes: number): UploadBody & { handedBack: number } {
   let offset = 0;
   const body = {
-    kind: 'chunked' as const,
-    inParallel: false,
     declaredSize: bytes.length,
     handedBack: 0,
     next: (): Promise<BodyChunk> => {

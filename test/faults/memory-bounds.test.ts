@@ -116,7 +116,7 @@ describe(`memory bounds with the image's flags (${FULL ? 'full' : 'reduced'} siz
   it('thousands of idle TCP connections on the ops port are capped', async () => {
     const count = FULL ? 6_000 : 2_000;
     const port = await freePort();
-    await withImageConnector('lww', { CONNECTOR_OPS_PORT: String(port), CONNECTOR_OPS_HOST: '127.0.0.1' }, async (connector) => {
+    await withImageConnector('lww', { CONNECTOR_OPS_PORT: `127.0.0.1:${port}` }, async (connector) => {
       const pid = connector.process.pid ?? 0;
       const fdsBefore = openFds(pid);
       const { sockets, closedByServer } = await idleConnections(count, () => tcpConnect(port, '127.0.0.1'));

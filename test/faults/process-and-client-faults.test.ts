@@ -10,8 +10,9 @@ import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../../src/config.ts';
 import { startConnector, withConnector } from '../helpers/connector.ts';
-import { getDirect, objectNames, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
+import { getDirect, putDirect, startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { recordFigures } from '../helpers/figures.ts';
 import { openFds } from '../helpers/proc.ts';
@@ -37,7 +38,7 @@ interface KillRounds {
   readonly oldBytes: number;
   readonly newBytes: number;
   readonly variant: 'lww' | 'cas';
-  readonly env?: Record<string, string>;
+  readonly settings?: Partial<Config>;
   /** The new body goes in this many pieces, this far apart. */
   readonly pieces: number;
   readonly pauseMs: number;
@@ -53,7 +54,7 @@ async function killRounds(options: KillRounds): Promise<{ old: number; new: numb
     const oldBody = filled(options.oldBytes, 0x61);
     const newBody = filled(options.newBytes, 0x62);
     await putDirect(emulator, bucket, key, oldBody);
-    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: options.variant, env: options.env ?? {} });
+    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: options.variant, ...(options.settings === undefined ? {} : { settings: options.settings }) });
     const put = slowPut(connector.socketPath, key, newBody, options.pieces, options.pauseMs);
     await sleep(options.killAfterMs(round));
     await connector.kill();
@@ -79,25 +80,10 @@ describe('SIGKILL during streamed uploads', () => {
   it('an object streamed in chunks stays at its old version until the last chunk: never partial, nothing on disk', async () => {
     // 1 MiB chunks: a dozen resumable chunks reach GCS before the object would appear.
     const outcomes = await killRounds({
-      rounds: 8, keyPrefix: 'kill-streamed', oldBytes: MIB, newBytes: 12 * MIB, variant: 'cas', env: { CONNECTOR_UPLOAD_CHUNK: '1Mi' }, pieces: 24, pauseMs: 10, killAfterMs: (round) => 40 + round * 60,
+      rounds: 8, keyPrefix: 'kill-streamed', oldBytes: MIB, newBytes: 12 * MIB, variant: 'cas', settings: { uploadChunkBytes: MIB }, pieces: 24, pauseMs: 10, killAfterMs: (round) => 40 + round * 60,
     });
     assert.ok(outcomes.old > 0, 'at least one kill landed mid-stream');
     recordFigures('SIGKILL during streamed upload', { rounds: 8, ...outcomes, partial: 0 });
-  });
-});
-
-describe('SIGKILL during parallel uploads', () => {
-  it('an object sent as parts stays at its old version until the last compose: never partial; the parts left are only under the parts folder', async () => {
-    const outcomes = await killRounds({
-      rounds: 6, keyPrefix: 'kill-parallel', oldBytes: MIB, newBytes: 12 * MIB, variant: 'cas',
-      env: { CONNECTOR_UPLOAD_STREAMS: '4', CONNECTOR_UPLOAD_CHUNK: '1Mi', CONNECTOR_MEMORY_BUDGET: '48Mi' }, pieces: 24, pauseMs: 10, killAfterMs: (round) => 40 + round * 60,
-    });
-    assert.ok(outcomes.old > 0, 'at least one kill landed mid-upload');
-    const stray = (await objectNames(emulator, bucket)).filter((name) => name.startsWith('kill-parallel/') && !/^kill-parallel\/k\d+$/.test(name));
-    assert.deepEqual(stray, [], 'nothing but the objects themselves under their prefix');
-    const parts = (await objectNames(emulator, bucket)).filter((name) => name.startsWith('.asya-upload-parts/'));
-    console.log(`# ${parts.length} temporary parts left by the killed connectors under .asya-upload-parts/ (the lifecycle rule removes them)`);
-    recordFigures('SIGKILL during parallel upload', { rounds: 6, ...outcomes, partial: 0, parts_left: parts.length });
   });
 });
 
@@ -164,7 +150,7 @@ describe('a backend that stalls or cuts its answers', () => {
   it('answers 504 at the deadline or cuts the download, and leaks no sockets or descriptors', async () => {
     const proxy = await startFaultProxy(emulator.origin);
     const timeoutMs = 800;
-    await withConnector(proxy, { bucket, variant: 'lww', env: { GCS_TIMEOUT_MS: String(timeoutMs), GCS_MAX_ATTEMPTS: '2' } }, async (connector) => {
+    await withConnector(proxy, { bucket, variant: 'lww', settings: { gcsTimeoutMs: timeoutMs, gcsMaxAttempts: 2 } }, async (connector) => {
       await putDirect(emulator, bucket, 'stall/k', filled(MIB, 1));
       await request(connector.socketPath, '/keys/stall/k');
       const fdsBefore = openFds(connector.process.pid ?? 0);

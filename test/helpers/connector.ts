@@ -1,12 +1,15 @@
 /**
- * The real connector for tests: `node src/main.ts` as a child process with a test
- * environment, a socket in a fresh directory, and its log lines kept for assertions.
+ * The real connector for tests: `node src/main.ts <variant>` as a child process with a
+ * test environment, a socket in a fresh directory, and its log lines kept for assertions.
+ * A test that needs fixed settings changed (a shorter GCS timeout, smaller chunks) runs
+ * test/helpers/tuned-main.ts instead, which is main.ts with those settings.
  */
 import { after, before } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Config } from '../../src/config.ts';
 import { memoryMiB } from './proc.ts';
 import { startEmulator, type Emulator } from './emulator.ts';
 
@@ -23,7 +26,9 @@ export const START_ARGS: readonly string[] = (() => {
 /** `npm start`'s V8 flags alone, which the images run too (docker/Dockerfile). */
 export const START_FLAGS: readonly string[] = START_ARGS.filter((arg) => arg.startsWith('--'));
 
-/** Longer than the connector's own grace (CONNECTOR_SHUTDOWN_GRACE_MS, 25 s by default) and its hard stop after it. */
+const TUNED_MAIN = join(import.meta.dirname, 'tuned-main.ts');
+
+/** Longer than the connector's own grace (25 s) and its hard stop after it. */
 const STOP_DEADLINE_MS = 45_000;
 
 export interface Connector {
@@ -46,11 +51,13 @@ export interface ConnectorOptions {
   readonly bucket: string;
   readonly variant: 'lww' | 'cas';
   readonly env?: Readonly<Record<string, string>>;
+  /** Fixed settings changed for this test: run through tuned-main.ts, or through the tuned entry `args` names. */
+  readonly settings?: Partial<Config>;
   /** Reuse a socket path (for restart tests). */
   readonly socketPath?: string;
   /** Told of each output line as it arrives (the local demo shows them). */
   readonly onLine?: (line: string) => void;
-  /** Node arguments instead of `npm start`'s (the benchmarks run the compiled dist/connector.js). */
+  /** Node arguments instead of `npm start`'s, the variant excluded (the benchmarks run the compiled dist/connector.js). */
   readonly args?: readonly string[];
   /**
    * Run in a process group of its own, so that a terminal's Ctrl-C (SIGINT to the whole
@@ -63,20 +70,24 @@ export interface ConnectorOptions {
 export function connectorEnv(options: ConnectorOptions, socketPath: string): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '',
-    CONNECTOR_VARIANT: options.variant,
     CONNECTOR_SOCKET: socketPath,
     STATE_BUCKET: options.bucket,
     STORAGE_EMULATOR_HOST: options.emulatorOrigin,
-    GCS_TIMEOUT_MS: '5000',
     // Never let google-auth-library look for a GCE metadata server from a test.
     METADATA_SERVER_DETECTION: 'none',
     ...options.env,
   };
 }
 
-/** Runs the connector with `env` until it exits; answers its exit code and output. */
-export async function runToExit(env: Readonly<Record<string, string>>, timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, START_ARGS, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The node arguments that run a connector as `options` asks. */
+function argsFor(options: Pick<ConnectorOptions, 'variant' | 'settings' | 'args'>): string[] {
+  if (options.settings === undefined) return [...(options.args ?? START_ARGS), options.variant];
+  return [...(options.args ?? [...START_FLAGS, TUNED_MAIN]), options.variant, JSON.stringify(options.settings)];
+}
+
+/** Runs the connector with `env` and `args` (the variant) until it exits; answers its exit code and output. */
+export async function runToExit(env: Readonly<Record<string, string>>, args: readonly string[] = ['lww'], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...START_ARGS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
@@ -90,7 +101,7 @@ export async function runToExit(env: Readonly<Record<string, string>>, timeoutMs
 export async function startConnector(options: ConnectorOptions): Promise<Connector> {
   const dir = mkdtempSync(join(tmpdir(), 'asya-connector-'));
   const socketPath = options.socketPath ?? join(dir, 'state.sock');
-  const child = spawn(process.execPath, options.args ?? START_ARGS, {
+  const child = spawn(process.execPath, argsFor(options), {
     env: connectorEnv(options, socketPath),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.ownProcessGroup === true,

@@ -4,7 +4,6 @@
  * No Go, no emulator, no child process: for tests of the state service, the variants,
  * the read cache and the routes that do not need a process of their own.
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,11 +16,14 @@ import type { ConnectorMetrics } from '../../src/metrics/connector-metrics.ts';
 import { MemoryObjectStore } from '../../src/store/memory/memory-store.ts';
 import type { ObjectStore } from '../../src/store/object-store.ts';
 import { createConnector } from '../../src/wiring/connector.ts';
+import { wholeBody } from '../contract/object-store-contract.ts';
 
 export interface InProcessOptions {
   readonly variant: 'lww' | 'cas';
-  /** Connector variables, as the process would read them (CONNECTOR_CACHE_DIR turns the read cache on). */
+  /** Connector variables, as the process would read them (CONNECTOR_CACHE turns the read cache on). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Fixed settings changed for this test (a small CAS memory, a read cache for tiny objects). */
+  readonly settings?: Partial<Config>;
   /** Default: a fresh in-memory store. */
   readonly store?: ObjectStore;
 }
@@ -42,7 +44,7 @@ const DEFAULT_BUDGET_BYTES = 36 * 1024 * 1024;
 export async function startInProcess(options: InProcessOptions): Promise<InProcessConnector> {
   const dir = await mkdtemp(join(tmpdir(), 'asya-in-process-'));
   const socketPath = join(dir, 'state.sock');
-  const config = loadConfig({ CONNECTOR_VARIANT: options.variant, CONNECTOR_SOCKET: socketPath, STATE_BUCKET: 'memory', CONNECTOR_LOG_LEVEL: 'error', ...options.env });
+  const config: Config = { ...loadConfig({ CONNECTOR_SOCKET: socketPath, STATE_BUCKET: 'memory', ...options.env }, options.variant), logLevel: 'error', ...options.settings };
   const store = options.store ?? new MemoryObjectStore('memory');
   const connector = await createConnector(config, { logger: createLogger(config.logLevel, process.stderr), budgetBytes: DEFAULT_BUDGET_BYTES, store });
   return {
@@ -71,7 +73,7 @@ export async function withInProcess<T>(options: InProcessOptions, fn: (connector
 /** Stores `body` as object `name`, as another writer would (straight into the store). */
 export async function putObject(store: ObjectStore, name: string, body: string | Buffer): Promise<string> {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  const stored = await store.write(name, { kind: 'whole', size: bytes.length, md5Base64: createHash('md5').update(bytes).digest('base64'), buffers: [bytes] }, { contentType: 'application/octet-stream' });
+  const stored = await store.write(name, wholeBody(bytes), { contentType: 'application/octet-stream' });
   return stored.generation;
 }
 

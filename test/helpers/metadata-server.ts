@@ -40,14 +40,19 @@ export async function startMetadataServer(): Promise<MetadataServer> {
   return { host: `127.0.0.1:${port}`, tokenRequests: () => tokenRequests, close: () => { server.close(); } };
 }
 
-/** The connector's environment in production mode: GCS at `endpoint`, credentials from `metadata`, no emulator. */
-export function productionEnv(endpoint: string, metadata: MetadataServer): Record<string, string> {
+/**
+ * A connector in production mode: no emulator, credentials from `metadata`, and the GCS
+ * API (a fixed setting) at `endpoint` instead of storage.googleapis.com.
+ */
+export function productionMode(endpoint: string, metadata: MetadataServer): { env: Record<string, string>; settings: { apiOrigin: string } } {
   return {
-    STORAGE_EMULATOR_HOST: '',
-    GCS_ENDPOINT: endpoint,
-    GCE_METADATA_HOST: metadata.host,
-    METADATA_SERVER_DETECTION: 'assume-present',
-    // No gcloud credentials file to find before the metadata server.
-    HOME: mkdtempSync(join(tmpdir(), 'asya-no-gcloud-')),
+    env: {
+      STORAGE_EMULATOR_HOST: '',
+      GCE_METADATA_HOST: metadata.host,
+      METADATA_SERVER_DETECTION: 'assume-present',
+      // No gcloud credentials file to find before the metadata server.
+      HOME: mkdtempSync(join(tmpdir(), 'asya-no-gcloud-')),
+    },
+    settings: { apiOrigin: endpoint },
   };
 }

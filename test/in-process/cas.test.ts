@@ -130,7 +130,7 @@ describe('cas variant: bounded memory', () => {
   const store = new MemoryObjectStore();
   let connector: InProcessConnector;
   before(async () => {
-    connector = await startInProcess({ variant: 'cas', store, env: { CONNECTOR_CAS_MEMORY_KEYS: '2' } });
+    connector = await startInProcess({ variant: 'cas', store, settings: { casMemoryKeys: 2 } });
   });
   after(async () => { await connector.stop(); });
 
@@ -141,7 +141,7 @@ describe('cas variant: bounded memory', () => {
     for (const key of ['k2', 'k3', 'k4']) await request(sock, `/keys/${key}`);
     const res = await request(sock, '/keys/k1', { method: 'PUT', body: 'mine' });
     assert.equal(res.status, 409);
-    assert.match(String(res.json().message), /CONNECTOR_CAS_MEMORY_KEYS/);
+    assert.match(String(res.json().message), /pushed out of the connector's memory.*CONNECTOR_MEMORY_BUDGET/);
     await request(sock, '/keys/k1');
     assert.equal((await request(sock, '/keys/k1', { method: 'PUT', body: 'mine' })).status, 204);
   });

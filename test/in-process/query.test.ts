@@ -2,7 +2,7 @@
  * `POST /query`, checked against the contract of Asya's connectors (docs/protocol.md):
  * the JSON documents under a prefix, filtered (equality with Asya's string meaning, and
  * Mango operators), sorted (numbers as numbers), paged, with the 400s, the caps, and
- * memory held within CONNECTOR_QUERY_MEMORY. Both variants, in-process over the in-memory
+ * memory held within a query's share of the budget. Both variants, in-process over the in-memory
  * store (held to the GCS store's contract); the hostile rows of the fault suite run the
  * same routes against fake-gcs-server with the image's flags.
  */
@@ -232,7 +232,7 @@ for (const variant of ['lww', 'cas'] as const) {
   });
 }
 
-describe('POST /query memory: CONNECTOR_QUERY_DOCUMENT_MAX and CONNECTOR_QUERY_MEMORY', () => {
+describe('POST /query memory: the largest document read and the memory a query holds', () => {
   const store = new MemoryObjectStore();
   let connector: InProcessConnector;
   let sock: string;
@@ -240,12 +240,12 @@ describe('POST /query memory: CONNECTOR_QUERY_DOCUMENT_MAX and CONNECTOR_QUERY_M
   before(async () => {
     for (let i = 0; i < 100; i++) await putObject(store, `docs/${String(i).padStart(3, '0')}.json`, JSON.stringify({ i, pad: 'p'.repeat(1000) }));
     await putObject(store, 'docs/big.json', JSON.stringify({ i: -1, pad: 'p'.repeat(5000) }));
-    connector = await startInProcess({ variant: 'lww', store, env: { CONNECTOR_QUERY_DOCUMENT_MAX: '4Ki', CONNECTOR_QUERY_MEMORY: '64Ki', CONNECTOR_QUERY_READS: '4' } });
+    connector = await startInProcess({ variant: 'lww', store, settings: { queryDocumentMaxBytes: 4 * 1024, queryMemoryBytes: 64 * 1024, queryReads: 4 } });
     sock = connector.socketPath;
   });
   after(async () => { await connector.stop(); });
 
-  it('a file over CONNECTOR_QUERY_DOCUMENT_MAX is skipped, not read, and counted', async () => {
+  it('a file over the largest document read is skipped, not read, and counted', async () => {
     const answer = await query(sock, { prefix: 'docs/', filter: { i: { $lt: 3 } }, sort: ['i'] });
     assert.equal(answer.status, 200, answer.text());
     assert.deepEqual(answer.json<{ rows: Array<{ i: number }> }>().rows.map((row) => row.i), [0, 1, 2]);
@@ -260,10 +260,10 @@ describe('POST /query memory: CONNECTOR_QUERY_DOCUMENT_MAX and CONNECTOR_QUERY_M
     assert.equal(answer.json<{ total: number }>().total, 100);
   });
 
-  it('rows that cannot fit in CONNECTOR_QUERY_MEMORY are 413 too_large saying how to ask for fewer, and the connector serves on', async () => {
+  it('rows that cannot fit in the memory of a query are 413 too_large saying how to ask for fewer, and the connector serves on', async () => {
     const answer = await query(sock, { prefix: 'docs/' });
     assert.equal(answer.status, 413, answer.text());
-    assert.match(answer.json<{ message: string }>().message, /CONNECTOR_QUERY_MEMORY.*limit and offset/);
+    assert.match(answer.json<{ message: string }>().message, /bytes a query may hold.*limit and offset/);
     assert.equal(await metricValue(sock, 'asya_state_memory_budget_used_bytes', { use: 'query' }), 0);
     assert.equal((await query(sock, { prefix: 'docs/', limit: 10 })).status, 200);
   });
@@ -282,7 +282,7 @@ describe('POST /query caps and the read cache', () => {
     for (let i = 0; i < 1_200; i++) await putObject(store, `cap/${String(i).padStart(5, '0')}.json`, JSON.stringify({ i }));
     connector = await startInProcess({
       variant: 'lww', store: counting.store,
-      env: { CONNECTOR_CACHE_DIR: cacheRoot, CONNECTOR_CACHE_MIN_OBJECT: '0', CONNECTOR_CACHE_MAX_BYTES: '64Mi' },
+      settings: { cache: { dir: cacheRoot, minObjectBytes: 0, maxBytes: 64 * 1024 * 1024 } },
     });
     sock = connector.socketPath;
   });

@@ -18,7 +18,7 @@ describe('read cache in process', () => {
   after(async () => { await rm(cacheDir, { recursive: true, force: true }); });
 
   it('a second read is a hit; a write behind the connector is a miss with the new bytes', () => withInProcess({
-    variant: 'lww', env: { CONNECTOR_CACHE_DIR: cacheDir, CONNECTOR_CACHE_MIN_OBJECT: '0', CONNECTOR_CACHE_MAX_BYTES: '1Mi' },
+    variant: 'lww', settings: { cache: { dir: cacheDir, minObjectBytes: 0, maxBytes: 1024 * 1024 } },
   }, async (c) => {
     await c.store.write('model.bin', wholeBody(Buffer.from('version one')), { contentType: 'application/octet-stream' });
     assert.equal((await request(c.socketPath, '/keys/model.bin')).text(), 'version one');

@@ -82,20 +82,6 @@ describe('routes in process', () => {
     assert.equal((await request(c.socketPath, '/keys/nothing', { method: 'HEAD' })).status, 404);
   });
 
-  it('parts of parallel uploads (inside the prefix) are neither listed nor addressable', async () => {
-    await c.store.write('app/.asya-upload-parts/u1/0', wholeBody(Buffer.from('part')), { contentType: 'application/octet-stream' });
-    try {
-      const listing = (await request(c.socketPath, '/keys/?prefix=&delimiter=')).json<{ keys: string[] }>();
-      assert.ok(!listing.keys.some((key) => key.includes('.asya-upload-parts')), JSON.stringify(listing.keys));
-      const top = (await request(c.socketPath, '/keys/')).json<{ prefixes: string[] }>();
-      assert.ok(!top.prefixes.includes('.asya-upload-parts/'), JSON.stringify(top.prefixes));
-      for (const method of ['GET', 'DELETE']) assert.equal((await request(c.socketPath, '/keys/.asya-upload-parts/u1/0', { method })).status, 400, method);
-      assert.equal((await c.store.stat('app/.asya-upload-parts/u1/0')).size, 4, 'the part is untouched');
-    } finally {
-      await c.store.remove('app/.asya-upload-parts/u1/0');
-    }
-  });
-
   it('a content type another writer set outside visible ASCII is served as application/octet-stream, and kept as the attribute', async () => {
     const stored = 'text/plain; name="\u00dcn\u00efc\u00f6d\u00e9 \u6587"';
     await c.store.write('app/odd.txt', wholeBody(Buffer.from('odd')), { contentType: stored });

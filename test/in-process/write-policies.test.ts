@@ -84,7 +84,7 @@ describe('CAS in process', () => {
     assert.equal(`"${attribute.json<{ value: string }>().value}"`, written.headers.etag);
   }));
 
-  it('a key pushed out of a full memory is answered 409 on its next write, never written unconditionally', () => withInProcess({ variant: 'cas', env: { CONNECTOR_CAS_MEMORY_KEYS: '2' } }, async (c) => {
+  it('a key pushed out of a full memory is answered 409 on its next write, never written unconditionally', () => withInProcess({ variant: 'cas', settings: { casMemoryKeys: 2 } }, async (c) => {
     for (const key of ['a', 'b', 'c']) await put(c, key, 'v1');
     await get(c, 'b');
     await get(c, 'c');

@@ -23,7 +23,7 @@ const TIMEOUT_MS = 1500;
 let setup: ProxiedConnector;
 
 before(async () => {
-  setup = await startProxiedConnector(bucket, { variant: 'cas', env: { GCS_TIMEOUT_MS: String(TIMEOUT_MS), GCS_MAX_ATTEMPTS: '3' } });
+  setup = await startProxiedConnector(bucket, { variant: 'cas', settings: { gcsTimeoutMs: TIMEOUT_MS, gcsMaxAttempts: 3 } });
   ({ emulator, proxy, connector } = setup);
   sock = connector.socketPath;
 });

@@ -459,7 +459,7 @@ describe('client: transport failures', () => {
   it('a connector answering 503 is EIO carrying the status and the connector\'s message', async () => {
     const bucket = 'client-unavailable';
     await emulator.createBucket(bucket);
-    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', env: { GCS_MAX_ATTEMPTS: '1', GCS_TIMEOUT_MS: '2000' } });
+    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', settings: { gcsMaxAttempts: 1, gcsTimeoutMs: 2000 } });
     const client = new StateClient({ socketPath: connector.socketPath });
     try {
       await emulator.stop();

@@ -9,7 +9,7 @@ objectStoreContract('GCS store on fake-gcs-server', async () => {
   const bucket = 'contract';
   await emulator.createBucket(bucket);
   const quirks = await probeQuirks(emulator, bucket);
-  const config = loadConfig({ CONNECTOR_VARIANT: 'lww', CONNECTOR_SOCKET: '/tmp/contract.sock', STATE_BUCKET: bucket, STORAGE_EMULATOR_HOST: emulator.origin, GCS_TIMEOUT_MS: '5000' });
+  const config = { ...loadConfig({ CONNECTOR_SOCKET: '/tmp/contract.sock', STATE_BUCKET: bucket, STORAGE_EMULATOR_HOST: emulator.origin }, 'lww'), gcsTimeoutMs: 5_000 };
   const store = createGcsStore(config, { onOutcome: () => undefined, onRetry: () => undefined });
   return {
     store,

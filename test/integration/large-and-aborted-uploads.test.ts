@@ -25,7 +25,7 @@ const CHUNK = 8 * MIB;
  * default, sized from it, may lower the chunk), and a GCS timeout the emulator keeps: it
  * re-hashes the whole upload on every chunk, so late chunks of 256 MiB are slow.
  */
-const FIXED_CHUNK = { CONNECTOR_MEMORY_BUDGET: '48Mi', CONNECTOR_UPLOAD_CHUNK: '8Mi', GCS_TIMEOUT_MS: '30000' };
+const FIXED_CHUNK = { CONNECTOR_MEMORY_BUDGET: '48Mi' };
 
 let emulator: Emulator;
 let proxy: FaultProxy;

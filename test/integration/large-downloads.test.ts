@@ -58,7 +58,8 @@ let setup: ProxiedConnector;
 before(async () => {
   setup = await startProxiedConnector(bucket, {
     variant: 'cas',
-    env: { CONNECTOR_READ_RANGE: '4Mi', CONNECTOR_READ_STREAMS: String(STREAMS), CONNECTOR_MEMORY_BUDGET: '48Mi', CONNECTOR_LOG_LEVEL: 'debug' },
+    env: { CONNECTOR_MEMORY_BUDGET: '48Mi' },
+    settings: { readRangeBytes: 4 * 1024 * 1024, readStreams: STREAMS, logLevel: 'debug' },
   });
   ({ emulator, proxy, connector } = setup);
 });

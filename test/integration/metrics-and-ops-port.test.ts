@@ -20,7 +20,7 @@ before(async () => {
   emulator = await startEmulator();
   await emulator.createBucket('metrics-exact');
   opsPort = await freePort();
-  connector = await startConnector({ emulatorOrigin: emulator.origin, bucket: 'metrics-exact', variant: 'cas', env: { CONNECTOR_OPS_PORT: String(opsPort), CONNECTOR_UPLOAD_CHUNK: '4Mi', CONNECTOR_MEMORY_BUDGET: '32Mi' } });
+  connector = await startConnector({ emulatorOrigin: emulator.origin, bucket: 'metrics-exact', variant: 'cas', env: { CONNECTOR_OPS_PORT: String(opsPort), CONNECTOR_MEMORY_BUDGET: '32Mi' }, settings: { uploadChunkBytes: 4 * 1024 * 1024 } });
 });
 after(async () => {
   await connector.stop();

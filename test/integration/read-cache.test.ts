@@ -1,5 +1,5 @@
 /**
- * The generation-validated read cache (CONNECTOR_CACHE_DIR). A hit needs a backend that
+ * The generation-validated read cache (CONNECTOR_CACHE). A hit needs a backend that
  * answers `ifGenerationNotMatch` on media downloads with 304; fake-gcs-server v1.56.1
  * does not (it sends the bytes), which is detected and reported here, so hits, savings
  * and eviction are checked against the benchmark backend (bench/memory-backend.ts),
@@ -43,7 +43,7 @@ describe('read cache on a backend that honours ifGenerationNotMatch (benchmark b
   let backend: MemoryBackend;
   let connector: Connector;
   let cacheRoot: string;
-  const cacheEnv = (): Record<string, string> => ({ CONNECTOR_CACHE_DIR: cacheRoot, CONNECTOR_CACHE_MAX_BYTES: '5Mi', CONNECTOR_CACHE_MIN_OBJECT: '1Mi' });
+  const cacheEnv = (): Record<string, string> => ({ CONNECTOR_CACHE: `${cacheRoot}:5Mi` });
 
   before(async () => {
     backend = await startMemoryBackend();
@@ -209,7 +209,7 @@ describe('read cache directory safety', () => {
       writeFileSync(join(target, 'precious'), 'keep me');
       const socketPath = join(mkdtempSync(join(tmpdir(), 'asya-sock-')), 'state.sock');
       symlinkSync(target, socketScopedDir(root, 'cache', socketPath));
-      const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', socketPath, env: { CONNECTOR_CACHE_DIR: root } });
+      const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', socketPath, env: { CONNECTOR_CACHE: root } });
       try {
         assert.match(connector.output.join('\n'), /read cache off: .*not a directory \(a symlink or a file\)/);
         assert.equal((await request(connector.socketPath, '/keys/absent')).status, 404, 'and serves');
@@ -234,7 +234,7 @@ describe('read cache directory safety', () => {
       const dir = socketScopedDir(root, 'cache', socketPath);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       chownSync(dir, 12345, 12345);
-      const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', socketPath, env: { CONNECTOR_CACHE_DIR: root } });
+      const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', socketPath, env: { CONNECTOR_CACHE: root } });
       try {
         assert.match(connector.output.join('\n'), /read cache off: .*belongs to uid 12345/);
         assert.equal((await request(connector.socketPath, '/keys/absent')).status, 404, 'and serves');
@@ -255,7 +255,7 @@ describe('read cache directory safety', () => {
       const dir = socketScopedDir(root, 'cache', socketPath);
       mkdirSync(join(dir, 'a-subdirectory'), { recursive: true, mode: 0o700 });
       symlinkSync('/etc/hostname', join(dir, 'a-link'));
-      const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', socketPath, env: { CONNECTOR_CACHE_DIR: root } });
+      const connector = await startConnector({ emulatorOrigin: backend.origin, bucket: 'bench', variant: 'lww', socketPath, env: { CONNECTOR_CACHE: root } });
       await connector.stop();
       assert.ok(existsSync(join(dir, 'a-subdirectory')));
       assert.equal((statSync(dir).mode & 0o777), 0o700);
@@ -278,7 +278,7 @@ describe('read cache on fake-gcs-server', () => {
     await probe.arrayBuffer();
     honours = probe.status === 304;
     if (!honours) console.log(`# emulator: fake-gcs-server answers ${probe.status} with the body to ifGenerationNotMatch on a media download (GCS answers 304); cache hits are checked against the benchmark backend above`);
-    connector = await startConnector({ emulatorOrigin: emulator.origin, bucket: 'cache-emulator', variant: 'lww', env: { CONNECTOR_CACHE_DIR: mkdtempSync(join(tmpdir(), 'asya-cache-emu-')), CONNECTOR_CACHE_MIN_OBJECT: '0' } });
+    connector = await startConnector({ emulatorOrigin: emulator.origin, bucket: 'cache-emulator', variant: 'lww', settings: { cache: { dir: mkdtempSync(join(tmpdir(), 'asya-cache-emu-')), minObjectBytes: 0, maxBytes: 1024 ** 3 } } });
   });
   after(async () => {
     await connector.stop();

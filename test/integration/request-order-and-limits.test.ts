@@ -73,12 +73,12 @@ describe('the doors: connections, body speed, encodings, content types', () => {
       emulatorOrigin: emulator.origin,
       bucket,
       variant: 'lww',
-      env: { CONNECTOR_MAX_CONNECTIONS: '3', CONNECTOR_BODY_MIN_RATE: '4Ki', CONNECTOR_BODY_WINDOW_MS: '500' },
+      settings: { maxConnections: 3, bodyMinBytesPerSecond: 4096, bodyWindowMs: 500 },
     });
   });
   after(async () => { await connector.stop(); });
 
-  it('a connection past CONNECTOR_MAX_CONNECTIONS gets 503 unavailable saying so; those admitted keep working', async () => {
+  it('a connection past the cap gets 503 unavailable saying so; those admitted keep working', async () => {
     const held: Socket[] = [];
     for (let i = 0; i < 3; i++) {
       const socket = connect(connector.socketPath);
@@ -91,7 +91,7 @@ describe('the doors: connections, body speed, encodings, content types', () => {
       assert.equal(refused?.status, 503);
       const body = JSON.parse(refused.body) as { error: string; message: string };
       assert.equal(body.error, 'unavailable');
-      assert.match(body.message, /at most 3 connections.*CONNECTOR_MAX_CONNECTIONS.*retry/);
+      assert.match(body.message, /at most 3 connections at once on the socket; retry/);
       const admitted = held[0];
       assert.ok(admitted !== undefined);
       const answer = await new Promise<string>((resolve) => {
@@ -111,7 +111,7 @@ describe('the doors: connections, body speed, encodings, content types', () => {
     assert.equal(await metricValue(connector.socketPath, 'asya_state_connections_refused_total', { listener: 'socket', reason: 'cap' }), 1);
   });
 
-  it('a body slower than CONNECTOR_BODY_MIN_RATE is refused with 400 and nothing is stored', async () => {
+  it('a body slower than the minimum rate is refused with 400 and nothing is stored', async () => {
     const outcome = await slowPut(connector.socketPath, 'slow/body', Buffer.alloc(64, 1), 64, 100);
     assert.ok(outcome === 400 || typeof outcome === 'string', `answered ${String(outcome)}`);
     assert.equal(await getDirect(emulator, bucket, 'slow/body'), undefined);

@@ -98,8 +98,6 @@ interface Call {
   readonly check: (t: Row, answer: Answer) => Promise<void>;
   /** Only one variant makes this call (a CAS write). */
   readonly only?: Variant;
-  /** Needs the connector that uploads large bodies as parts composed at the end. */
-  readonly parallel?: boolean;
 }
 
 /** What a row works on: its connector, its key (the object name: no STATE_PREFIX) and its bytes. */
@@ -118,12 +116,8 @@ before(async () => {
   emulator = await startEmulator();
   await emulator.createBucket(bucket);
   proxy = await startFaultProxy(emulator.origin);
-  const base = { GCS_TIMEOUT_MS: String(TIMEOUT_MS), GCS_MAX_ATTEMPTS: '5', CONNECTOR_UPLOAD_CHUNK: '8Mi' };
   for (const variant of ['lww', 'cas'] as const) {
-    connectors.set(variant, await startConnector({ emulatorOrigin: proxy.origin, bucket, variant, env: base }));
-    connectors.set(`${variant}-parallel`, await startConnector({
-      emulatorOrigin: proxy.origin, bucket, variant, env: { ...base, CONNECTOR_UPLOAD_CHUNK: '1Mi', CONNECTOR_UPLOAD_STREAMS: '2' },
-    }));
+    connectors.set(variant, await startConnector({ emulatorOrigin: proxy.origin, bucket, variant, env: { CONNECTOR_MEMORY_BUDGET: '48Mi' }, settings: { gcsTimeoutMs: TIMEOUT_MS } }));
   }
 });
 after(async () => {
@@ -155,7 +149,6 @@ const listing = (name: string) => (req: Seen): boolean =>
 const multipartInsert = () => (req: Seen): boolean => req.method === 'POST' && queryOf(req).get('uploadType') === 'multipart';
 const uploadData = () => (req: Seen): boolean => req.method === 'PUT' && queryOf(req).has('upload_id') && /^bytes \d/.test(req.headers['content-range'] ?? '');
 const objectDelete = (name: string) => (req: Seen): boolean => req.method === 'DELETE' && pathOf(req).endsWith(objectPath(name));
-const compose = (name: string) => (req: Seen): boolean => req.method === 'POST' && pathOf(req).endsWith(`${objectPath(name)}/compose`);
 const patch = (name: string) => (req: Seen): boolean => req.method === 'PATCH' && pathOf(req).endsWith(objectPath(name));
 
 /** The ETag a PUT answered: the generation it wrote. */
@@ -238,11 +231,6 @@ const WITH_PRECONDITION: readonly Call[] = [
     }),
     check: goneIs,
   },
-  {
-    method: 'storage.objects.compose', does: 'create-only PUT of 3 MiB uploaded as parts', parallel: true, hits: compose,
-    run: (t) => request(t.connector.socketPath, `/keys/${t.key}`, { method: 'PUT', body: t.body, headers: { 'if-none-match': '*' } }),
-    check: storedIs,
-  },
 ];
 
 const WITHOUT_PRECONDITION: readonly Call[] = [
@@ -268,7 +256,7 @@ const WITHOUT_PRECONDITION: readonly Call[] = [
 ];
 
 function bodyFor(call: Call, index: number): Buffer {
-  const size = call.parallel === true ? 3 * MIB : call.method === 'storage.objects.get' ? 600 * KIB : 4 * KIB + index;
+  const size = call.method === 'storage.objects.get' ? 600 * KIB : 4 * KIB + index;
   return Buffer.concat([...patternedChunks(size, MIB, 0x1234 + index)]);
 }
 
@@ -277,7 +265,7 @@ let rowCount = 0;
 /** Runs `call` under `instructions` for `variant`; answers the protocol answer and the GCS requests the instructions applied to. */
 async function play(variant: Variant, call: Call, instructions: readonly Instruction[]): Promise<{ answer: Answer; row: Row; hitRequests: number }> {
   rowCount += 1;
-  const connector = connectorOf(call.parallel === true ? `${variant}-parallel` : variant);
+  const connector = connectorOf(variant);
   const key = `${variant}/row-${rowCount}`;
   const row: Row = { variant, connector, key, body: bodyFor(call, rowCount) };
   await call.prepare?.(row);
@@ -411,7 +399,7 @@ for (const variant of ['lww', 'cas'] as const) {
       proxy.clear();
       await readIs({ variant, connector, key, body }, answer);
       assert.ok(proxy.seenRequests.slice(before).some((seen) => seen.headers.range === `bytes=${128 * KIB}-`), 'resumed at the byte where it stalled');
-      console.log(`# ${variant} stalled download: whole after ${Date.now() - started} ms (GCS_TIMEOUT_MS=${TIMEOUT_MS})`);
+      console.log(`# ${variant} stalled download: whole after ${Date.now() - started} ms (GCS timeout ${TIMEOUT_MS} ms)`);
     });
   });
 }
@@ -431,7 +419,7 @@ describe('an overwrite between a break and its resume cuts the answer instead of
   });
 });
 
-describe('every GCS call has one deadline, retries included: GCS_TIMEOUT_MS', () => {
+describe('every GCS call has one deadline, retries included', () => {
   const stalledWrites = [
     { does: 'a PUT of 4 KiB (one multipart request)', hits: multipartInsert(), size: 4 * KIB },
     { does: 'a PUT of 12 MiB (a resumable upload: each chunk)', hits: uploadData(), size: 12 * MIB },
@@ -450,7 +438,7 @@ describe('every GCS call has one deadline, retries included: GCS_TIMEOUT_MS', ()
         assert.equal(answer.status, 504, answer.text());
         assert.equal(attempts, 1, 'the one attempt used the whole deadline; no retry was started past it');
         assert.equal(await getDirect(emulator, bucket, key), undefined, 'nothing stored');
-        console.log(`# ${variant} ${write.does} stalled: 504 after ${Date.now() - started} ms (GCS_TIMEOUT_MS=${TIMEOUT_MS})`);
+        console.log(`# ${variant} ${write.does} stalled: 504 after ${Date.now() - started} ms (GCS timeout ${TIMEOUT_MS} ms)`);
       });
     }
   }

@@ -51,7 +51,8 @@ describe('signed_url', () => {
       emulatorOrigin: emulator.origin,
       bucket,
       variant: 'cas',
-      env: { STATE_PREFIX: 'tenant a', GOOGLE_APPLICATION_CREDENTIALS: keyFile, STATE_PRESIGN_TTL: '900', CONNECTOR_LOG_LEVEL: 'debug' },
+      env: { STATE_PREFIX: 'tenant a', GOOGLE_APPLICATION_CREDENTIALS: keyFile, STATE_PRESIGN_TTL: '900' },
+      settings: { logLevel: 'debug' },
     });
   });
   after(async () => { await connector.stop(); });

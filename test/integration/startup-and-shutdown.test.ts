@@ -27,7 +27,7 @@ function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 describe('configuration errors stop start-up with one line naming the variable (exit 78)', () => {
-  for (const variable of ['CONNECTOR_VARIANT', 'CONNECTOR_SOCKET', 'STATE_BUCKET']) {
+  for (const variable of ['CONNECTOR_SOCKET', 'STATE_BUCKET']) {
     it(`missing ${variable}`, async () => {
       const env = Object.fromEntries(Object.entries(baseEnv()).filter(([name]) => name !== variable));
       const { code, stderr } = await runToExit(env);
@@ -38,25 +38,25 @@ describe('configuration errors stop start-up with one line naming the variable (
     });
   }
 
+  for (const args of [[], ['eventual']]) {
+    it(`variant argument ${args[0] ?? 'missing'}`, async () => {
+      const { code, stderr } = await runToExit(baseEnv(), args);
+      assert.equal(code, 78);
+      assert.equal(stderr.trim().split('\n').length, 1, stderr);
+      assert.match(stderr, /^configuration error: the variant .*first argument.*"lww" or "cas"/);
+    });
+  }
+
   const malformed: Record<string, string> = {
-    CONNECTOR_VARIANT: 'eventual',
     CONNECTOR_SOCKET: 'relative/path.sock',
-    CONNECTOR_SOCKET_MODE: 'rw-rw-rw-',
     STATE_BUCKET: 'Not_A_Bucket!',
     STATE_PREFIX: 'a//b',
     STORAGE_EMULATOR_HOST: 'ftp://x',
     STATE_PRESIGN_TTL: '999999999',
-    GCS_TIMEOUT_MS: 'soon',
-    GCS_MAX_ATTEMPTS: '0',
-    CONNECTOR_UPLOAD_CHUNK: '300Ki',
-    CONNECTOR_READ_RANGE: '1Gi',
-    CONNECTOR_READ_STREAMS: '17',
     CONNECTOR_MAX_BODY: '0',
-    CONNECTOR_CAS_MEMORY_KEYS: 'many',
-    CONNECTOR_SHUTDOWN_GRACE_MS: '1.5',
-    CONNECTOR_LOG_LEVEL: 'verbose',
+    CONNECTOR_MEMORY_BUDGET: '1Mi',
     CONNECTOR_OPS_PORT: '99999',
-    CONNECTOR_CACHE_DIR: 'cache',
+    CONNECTOR_CACHE: 'cache',
   };
   for (const [variable, value] of Object.entries(malformed)) {
     it(`malformed ${variable}=${value}`, async () => {
@@ -69,8 +69,8 @@ describe('configuration errors stop start-up with one line naming the variable (
 });
 
 describe('variables earlier versions read', () => {
-  for (const variable of ['CONNECTOR_TMPDIR', 'GCS_RESUMABLE_THRESHOLD', 'CONNECTOR_UPLOAD_PARTS_PREFIX']) {
-    it(`${variable} set: exit 78 with one line naming it, what replaced it, and to remove it`, async () => {
+  for (const variable of ['CONNECTOR_VARIANT', 'CONNECTOR_CACHE_DIR', 'GCS_TIMEOUT_MS', 'CONNECTOR_UPLOAD_STREAMS', 'GCS_ENDPOINT', 'CONNECTOR_TMPDIR']) {
+    it(`${variable} set: exit 78 with one line naming it, what became of it, and to remove it`, async () => {
       const { code, stderr } = await runToExit(baseEnv({ [variable]: 'x' }));
       assert.equal(code, 78);
       assert.equal(stderr.trim().split('\n').length, 1, stderr);
@@ -89,7 +89,7 @@ describe('the bucket check at start', () => {
 
   it('an unreachable endpoint stops start-up with a message that says so (exit 1)', async () => {
     const port = await freePort();
-    const env = { ...baseEnv(), STORAGE_EMULATOR_HOST: `http://127.0.0.1:${port}`, GCS_TIMEOUT_MS: '1000' };
+    const env = { ...baseEnv(), STORAGE_EMULATOR_HOST: `http://127.0.0.1:${port}` };
     const { code, stdout } = await runToExit(env);
     assert.equal(code, 1);
     assert.match(stdout, /cannot use bucket gs:\/\/startup-bucket: GCS unreachable/);
@@ -113,12 +113,6 @@ describe('the socket file', () => {
   it('is created with mode 0666 by default, so a runtime running as another user can connect', async () => {
     await withConnector(emulator, { bucket, variant: 'lww' }, async (connector) => {
       assert.equal(statSync(connector.socketPath).mode & 0o777, 0o666);
-    });
-  });
-
-  it('takes the mode CONNECTOR_SOCKET_MODE gives', async () => {
-    await withConnector(emulator, { bucket, variant: 'lww', env: { CONNECTOR_SOCKET_MODE: '0660' } }, async (connector) => {
-      assert.equal(statSync(connector.socketPath).mode & 0o777, 0o660);
     });
   });
 
@@ -168,7 +162,7 @@ describe('SIGTERM', () => {
 
 describe('logs', () => {
   it('are one JSON object per line and hold no object contents', async () => {
-    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', env: { CONNECTOR_LOG_LEVEL: 'debug' } });
+    const connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', settings: { logLevel: 'debug' } });
     const secret = 'CONTENT-THAT-MUST-NOT-BE-LOGGED';
     await request(connector.socketPath, '/keys/log/k', { method: 'PUT', body: secret });
     await request(connector.socketPath, '/keys/log/k');

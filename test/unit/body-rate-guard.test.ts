@@ -25,9 +25,9 @@ describe('rateGuarded', () => {
     assert.equal(await drain(rateGuarded(trickle(6, 1000, 10), { minBytesPerSecond: 1000, windowMs: 100 })), 6000);
   });
 
-  it('refuses a body that brings too little in a window, naming the variables', async () => {
+  it('refuses a body that brings too little in a window, saying what it brought and the minimum', async () => {
     await assert.rejects(drain(rateGuarded(trickle(10, 1, 30), { minBytesPerSecond: 1000, windowMs: 100 })), (error: unknown) =>
-      error instanceof BadRequestError && /CONNECTOR_BODY_MIN_RATE/.test(error.message) && /nothing was stored/.test(error.message));
+      error instanceof BadRequestError && /under the minimum of 1000 bytes\/s/.test(error.message) && /nothing was stored/.test(error.message));
   });
 
   it('passes the failure of the stream on', async () => {

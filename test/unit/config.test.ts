@@ -1,96 +1,90 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config.ts';
+import { ConfigError, FIXED_SETTINGS, loadConfig } from '../../src/config.ts';
 
-const required = { CONNECTOR_VARIANT: 'cas', CONNECTOR_SOCKET: '/run/s.sock', STATE_BUCKET: 'my-bucket' };
+const required = { CONNECTOR_SOCKET: '/run/s.sock', STATE_BUCKET: 'my-bucket' };
+const MIB = 1024 * 1024;
+
+/** The configuration of the cas image with `env` on top of the required variables. */
+function load(env: Record<string, string> = {}): ReturnType<typeof loadConfig> {
+  return loadConfig({ ...required, ...env }, 'cas');
+}
+
+function refuses(env: Record<string, string>, variable: string, says: RegExp): void {
+  assert.throws(() => load(env), (error: unknown) => error instanceof ConfigError && error.variable === variable && says.test(error.message), JSON.stringify(env));
+}
 
 describe('loadConfig', () => {
-  it('fills documented defaults', () => {
-    const config = loadConfig(required);
+  it('fills documented defaults and the fixed settings', () => {
+    const config = load();
     assert.equal(config.variant, 'cas');
     assert.equal(config.prefix, '');
-    assert.equal(config.socketMode, 0o666);
     assert.equal(config.presignTtlSeconds, 3600);
-    assert.equal(config.uploadChunkBytes, 8 * 1024 * 1024);
     assert.equal(config.maxBodyBytes, 5 * 1024 ** 3);
-    assert.equal(config.gcsTimeoutMs, 30_000);
-    assert.equal(config.gcsMaxAttempts, 5);
+    assert.equal(config.memoryBudgetBytes, undefined);
     assert.equal(config.emulatorOrigin, undefined);
+    for (const [name, value] of Object.entries(FIXED_SETTINGS)) assert.equal(config[name as keyof typeof FIXED_SETTINGS], value, name);
     assert.ok(Object.isFrozen(config));
   });
 
-  it('keeps the read cache and the ops port off unless set, with documented defaults when on', () => {
-    const off = loadConfig(required);
-    assert.equal(off.cache, undefined);
-    assert.equal(off.opsPort, undefined);
-    const on = loadConfig({ ...required, CONNECTOR_CACHE_DIR: '/cache', CONNECTOR_OPS_PORT: '9464' });
-    assert.deepEqual(on.cache, { dir: '/cache', maxBytes: 1024 ** 3, minObjectBytes: 1024 * 1024 });
-    assert.equal(on.opsPort, 9464);
-    assert.equal(loadConfig({ ...required, CONNECTOR_CACHE_DIR: '/cache', CONNECTOR_CACHE_MAX_BYTES: '4Gi' }).cache?.maxBytes, 4 * 1024 ** 3);
+  it('takes the variant from the first argument only', () => {
+    assert.equal(loadConfig(required, 'lww').variant, 'lww');
+    for (const variant of [undefined, 'LWW', 'cas2']) {
+      assert.throws(() => loadConfig(required, variant), (error: unknown) => error instanceof ConfigError && /first argument/.test(error.message), String(variant));
+    }
   });
 
-  it('refuses a plain-http GCS_ENDPOINT off this host (the token would travel in clear), and keeps loopback and https', () => {
-    for (const endpoint of ['http://10.1.2.3', 'http://storage.example.com:8080', 'http://[fd00::1]']) {
-      assert.throws(() => loadConfig({ ...required, GCS_ENDPOINT: endpoint }), (error: unknown) => error instanceof ConfigError && /in clear; use https/.test(error.message), endpoint);
-    }
-    for (const endpoint of ['http://127.0.0.1:4443', 'http://localhost:9000', 'http://[::1]:8080', 'https://storage-example.p.googleapis.com']) {
-      assert.equal(loadConfig({ ...required, GCS_ENDPOINT: endpoint }).endpoint, endpoint.replace(/\/$/, ''), endpoint);
-    }
+  it('keeps the read cache and the ops port off unless set', () => {
+    assert.equal(load().cache, undefined);
+    assert.equal(load().opsPort, undefined);
+  });
+
+  it('reads CONNECTOR_CACHE as a directory with an optional size', () => {
+    assert.deepEqual(load({ CONNECTOR_CACHE: '/cache' }).cache, { dir: '/cache', maxBytes: 1024 ** 3, minObjectBytes: MIB });
+    assert.equal(load({ CONNECTOR_CACHE: '/var/cache/asya:4Gi' }).cache?.maxBytes, 4 * 1024 ** 3);
+    assert.equal(load({ CONNECTOR_CACHE: '/var/cache/asya:4Gi' }).cache?.dir, '/var/cache/asya');
+    for (const value of ['cache', '/cache:lots', '/cache:100Ki', 'relative:1Gi']) refuses({ CONNECTOR_CACHE: value }, 'CONNECTOR_CACHE', /absolute directory.*:2Gi/);
+  });
+
+  it('reads CONNECTOR_OPS_PORT as a port with an optional address to bind', () => {
+    assert.deepEqual([load({ CONNECTOR_OPS_PORT: '9464' }).opsPort, load({ CONNECTOR_OPS_PORT: '9464' }).opsHost], [9464, undefined]);
+    assert.deepEqual([load({ CONNECTOR_OPS_PORT: '127.0.0.1:9465' }).opsPort, load({ CONNECTOR_OPS_PORT: '127.0.0.1:9465' }).opsHost], [9465, '127.0.0.1']);
+    assert.equal(load({ CONNECTOR_OPS_PORT: '[::1]:9464' }).opsHost, '::1');
+    for (const value of ['0', '65536', 'localhost:9464', ':9464', '9464:', 'x']) refuses({ CONNECTOR_OPS_PORT: value }, 'CONNECTOR_OPS_PORT', /TCP port.*127\.0\.0\.1:9464/);
   });
 
   it('strips slashes around STATE_PREFIX', () => {
-    assert.equal(loadConfig({ ...required, STATE_PREFIX: '/models/v2/' }).prefix, 'models/v2');
+    assert.equal(load({ STATE_PREFIX: '/models/v2/' }).prefix, 'models/v2');
   });
 
-  it('accepts sizes with binary suffixes and octal modes', () => {
-    const config = loadConfig({ ...required, CONNECTOR_UPLOAD_CHUNK: '16Mi', CONNECTOR_MAX_BODY: '2Gi', CONNECTOR_SOCKET_MODE: '0660' });
-    assert.equal(config.uploadChunkBytes, 16 * 1024 * 1024);
-    assert.equal(config.maxBodyBytes, 2 * 1024 ** 3);
-    assert.equal(config.socketMode, 0o660);
+  it('accepts sizes with binary suffixes', () => {
+    assert.equal(load({ CONNECTOR_MAX_BODY: '2Gi' }).maxBodyBytes, 2 * 1024 ** 3);
+    assert.equal(load({ CONNECTOR_MEMORY_BUDGET: '24Mi' }).memoryBudgetBytes, 24 * MIB);
+    refuses({ CONNECTOR_MEMORY_BUDGET: '4Mi' }, 'CONNECTOR_MEMORY_BUDGET', /at least 8388608/);
   });
 
   it('reads STORAGE_EMULATOR_HOST with or without a scheme, as Google SDKs do', () => {
-    assert.equal(loadConfig({ ...required, STORAGE_EMULATOR_HOST: 'localhost:4443' }).emulatorOrigin, 'http://localhost:4443');
-    assert.equal(loadConfig({ ...required, STORAGE_EMULATOR_HOST: 'http://fake-gcs:4443/' }).emulatorOrigin, 'http://fake-gcs:4443');
+    assert.equal(load({ STORAGE_EMULATOR_HOST: 'localhost:4443' }).emulatorOrigin, 'http://localhost:4443');
+    assert.equal(load({ STORAGE_EMULATOR_HOST: 'http://fake-gcs:4443/' }).emulatorOrigin, 'http://fake-gcs:4443');
   });
 
-  it('takes upload chunks only in multiples of 256Ki, GCS\'s resumable unit', () => {
-    assert.equal(loadConfig({ ...required, CONNECTOR_UPLOAD_CHUNK: '256Ki' }).uploadChunkBytes, 256 * 1024);
-    for (const value of ['300Ki', '100Ki', '512Mi']) {
-      assert.throws(() => loadConfig({ ...required, CONNECTOR_UPLOAD_CHUNK: value }), (error: unknown) => error instanceof ConfigError && error.variable === 'CONNECTOR_UPLOAD_CHUNK' && /256Ki/.test(error.message), value);
-    }
-  });
-
-  it('reads large objects in ranges of 256Ki to 256Mi, 0 to 16 at a time', () => {
-    const config = loadConfig(required);
-    assert.equal(config.readRangeBytes, 3 * 1024 * 1024);
-    assert.equal(config.readStreams, 4);
-    assert.equal(loadConfig({ ...required, CONNECTOR_READ_STREAMS: '0' }).readStreams, 0);
-    for (const [name, value] of [['CONNECTOR_READ_RANGE', '100Ki'], ['CONNECTOR_READ_RANGE', '1Gi'], ['CONNECTOR_READ_STREAMS', '17']] as const) {
-      assert.throws(() => loadConfig({ ...required, [name]: value }), (error: unknown) => error instanceof ConfigError && error.variable === name, `${name}=${value}`);
-    }
-  });
-
-  it('leaves parallel uploads off by default; their parts folder is no longer configurable', () => {
-    assert.equal(loadConfig(required).uploadStreams, 1);
-    for (const value of ['0', '17']) {
-      assert.throws(() => loadConfig({ ...required, CONNECTOR_UPLOAD_STREAMS: value }), (error: unknown) => error instanceof ConfigError && error.variable === 'CONNECTOR_UPLOAD_STREAMS', value);
-    }
-    assert.throws(() => loadConfig({ ...required, CONNECTOR_UPLOAD_PARTS_PREFIX: 'x' }),
-      (error: unknown) => error instanceof ConfigError && error.variable === 'CONNECTOR_UPLOAD_PARTS_PREFIX' && /\.asya-upload-parts.*remove it/.test(error.message));
-  });
-
-  it('refuses to start with an obsolete variable set, naming it, what replaced it, and to remove it', () => {
+  it('refuses to start with a variable it no longer reads, naming it, what became of it, and to remove it', () => {
     const obsolete: Record<string, RegExp> = {
-      CONNECTOR_SPILL_THRESHOLD: /CONNECTOR_UPLOAD_CHUNK/,
+      CONNECTOR_VARIANT: /first argument/,
+      CONNECTOR_CACHE_DIR: /renamed CONNECTOR_CACHE/,
+      CONNECTOR_CACHE_MAX_BYTES: /part of CONNECTOR_CACHE/,
+      CONNECTOR_OPS_HOST: /part of CONNECTOR_OPS_PORT/,
+      CONNECTOR_UPLOAD_STREAMS: /parallel uploads were removed/,
+      CONNECTOR_CAS_MEMORY_KEYS: /raise CONNECTOR_MEMORY_BUDGET/,
+      GCS_ENDPOINT: /private DNS zone/,
+      GCS_TIMEOUT_MS: /fixed setting/,
+      CONNECTOR_LOG_LEVEL: /fixed setting/,
+      CONNECTOR_SPILL_THRESHOLD: /no longer spooled/,
       CONNECTOR_TMPDIR: /no spool volume/,
       GCS_RESUMABLE_THRESHOLD: /resumable upload/,
     };
-    for (const [name, says] of Object.entries(obsolete)) {
-      assert.throws(() => loadConfig({ ...required, [name]: '1' }),
-        (error: unknown) => error instanceof ConfigError && error.variable === name && says.test(error.message) && /remove it from the environment/.test(error.message), name);
-    }
-    assert.doesNotThrow(() => loadConfig({ ...required, CONNECTOR_TMPDIR: '' }), 'an empty value is not set');
+    for (const [name, says] of Object.entries(obsolete)) refuses({ [name]: '1' }, name, new RegExp(`${says.source}.*remove it from the environment`));
+    assert.doesNotThrow(() => load({ CONNECTOR_TMPDIR: '' }), 'an empty value is not set');
   });
 
   it('names the variable in every error', () => {
@@ -98,19 +92,17 @@ describe('loadConfig', () => {
       STATE_BUCKET: 'UPPER',
       STATE_PREFIX: 'a/../b',
       CONNECTOR_SOCKET: 'x'.repeat(200).replace(/^/, '/'),
-      GCS_TIMEOUT_MS: '10',
       STATE_PRESIGN_TTL: '0',
+      CONNECTOR_MAX_BODY: 'big',
       GOOGLE_APPLICATION_CREDENTIALS: 'key.json',
     };
-    for (const [name, value] of Object.entries(cases)) {
-      assert.throws(() => loadConfig({ ...required, [name]: value }), (error: unknown) => error instanceof ConfigError && error.variable === name && error.message.startsWith(`${name} must`), name);
-    }
+    for (const [name, value] of Object.entries(cases)) refuses({ [name]: value }, name, new RegExp(`^${name} must`));
   });
 
   it('accepts dotted bucket names up to 222 characters and refuses "goog" prefixes', () => {
-    assert.equal(loadConfig({ ...required, STATE_BUCKET: 'data.example.com' }).bucket, 'data.example.com');
-    assert.throws(() => loadConfig({ ...required, STATE_BUCKET: 'google-bucket' }), ConfigError);
-    assert.throws(() => loadConfig({ ...required, STATE_BUCKET: 'ab' }), ConfigError);
+    assert.equal(load({ STATE_BUCKET: 'data.example.com' }).bucket, 'data.example.com');
+    assert.throws(() => load({ STATE_BUCKET: 'google-bucket' }), ConfigError);
+    assert.throws(() => load({ STATE_BUCKET: 'ab' }), ConfigError);
   });
 });
 

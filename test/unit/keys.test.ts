@@ -21,19 +21,6 @@ describe('KeySpace', () => {
     assert.equal(space.parseFilePath('caf%C3%A9%C2%A0x'), 'café\u00a0x');
   });
 
-  it('keeps the parts folder of parallel uploads inside the prefix, where no key maps', () => {
-    assert.equal(space.partsFolder, 'models/v2/.asya-upload-parts/');
-    assert.equal(new KeySpace('').partsFolder, '.asya-upload-parts/');
-    for (const raw of ['.asya-upload-parts/u1/0', '.asya-upload-parts']) {
-      assert.throws(() => space.parseFilePath(raw), /reserved for the connector's temporary upload parts/, raw);
-    }
-    assert.throws(() => space.checkListPrefix('.asya-upload-parts/u1/'), BadRequestError);
-    assert.equal(space.listedKey('models/v2/.asya-upload-parts/u1/0', false), undefined);
-    assert.ok(space.isPartsName('models/v2/.asya-upload-parts/u1/0'));
-    assert.ok(space.isPartsName('models/v2/.asya-upload-parts/'), 'the folder as a delimited listing names it');
-    assert.equal(space.parseFilePath('.asya-upload-parts-not/x'), '.asya-upload-parts-not/x', 'only the folder itself is reserved');
-  });
-
   it('listedKey keeps only names that are valid keys under the prefix', () => {
     assert.equal(space.listedKey('models/v2/a/b', false), 'a/b');
     assert.equal(space.listedKey('models/v2/a/', true), 'a/');

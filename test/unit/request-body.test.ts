@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { BadRequestError, TooLargeError, UnavailableError } from '../../src/errors.ts';
 import { MemoryBudget } from '../../src/memory-budget.ts';
 import { chunkForBudget, receiveBody, type BodyOptions, type ReceivedBody } from '../../src/server/request-body.ts';
-import type { BodyChunk, ChunkedBody, WholeBody } from '../../src/store/object-store.ts';
+import type { BodyChunk, UploadBody } from '../../src/store/object-store.ts';
 
 const CHUNK = 8;
 
@@ -13,7 +13,7 @@ async function* pieces(...parts: string[]): AsyncGenerator<Buffer> {
 }
 
 function options(overrides: Partial<BodyOptions> = {}): BodyOptions {
-  return { chunkBytes: CHUNK, uploadStreams: 1, maxBytes: 1000, declaredLength: undefined, budget: new MemoryBudget(1000), admissionTimeoutMs: 10_000, ...overrides };
+  return { chunkBytes: CHUNK, maxBytes: 1000, declaredLength: undefined, budget: new MemoryBudget(1000), admissionTimeoutMs: 10_000, ...overrides };
 }
 
 function md5(text: string): string {
@@ -24,13 +24,16 @@ function text(chunk: BodyChunk): string {
   return Buffer.concat(chunk.buffers).toString();
 }
 
-function whole(received: ReceivedBody): WholeBody {
-  if (received.upload.kind !== 'whole') assert.fail(`expected a whole body, got ${received.upload.kind}`);
-  return received.upload;
+/** The one chunk of a body that ended within its first chunk. */
+async function whole(received: ReceivedBody): Promise<BodyChunk> {
+  assert.equal(received.streamed, false, 'expected a body of one chunk');
+  const chunk = await received.upload.next();
+  assert.equal(chunk.last, true);
+  return chunk;
 }
 
-function chunked(received: ReceivedBody): ChunkedBody {
-  if (received.upload.kind !== 'chunked') assert.fail(`expected a chunked body, got ${received.upload.kind}`);
+function chunked(received: ReceivedBody): UploadBody {
+  assert.equal(received.streamed, true, 'expected a streamed body');
   return received.upload;
 }
 
@@ -51,7 +54,7 @@ async function settle(): Promise<void> {
 }
 
 /** Every chunk of a chunked body, each handed back at once (its bytes read first, since its buffer is then reused). */
-async function allChunks(body: ChunkedBody): Promise<(BodyChunk & { text: string })[]> {
+async function allChunks(body: UploadBody): Promise<(BodyChunk & { text: string })[]> {
   const chunks: (BodyChunk & { text: string })[] = [];
   for (;;) {
     const chunk = await body.next();
@@ -66,7 +69,7 @@ describe('receiveBody', () => {
     for (const parts of [['hello'], ['he', 'l', 'lo'], []]) {
       const text = parts.join('');
       const received = await receiveBody(pieces(...parts), options({ declaredLength: text.length }));
-      assert.equal(whole(received).md5Base64, md5(text), JSON.stringify(parts));
+      assert.equal((await whole(received)).md5Base64, md5(text), JSON.stringify(parts));
       received.release();
     }
   });
@@ -74,7 +77,7 @@ describe('receiveBody', () => {
   it('hands over a body within one chunk whole, with its MD5, holding only its size', async () => {
     const budget = new MemoryBudget(1000);
     const received = await receiveBody(pieces('hel', 'lo'), options({ declaredLength: 5, budget }));
-    const body = whole(received);
+    const body = await whole(received);
     assert.equal(Buffer.concat(body.buffers).toString(), 'hello');
     assert.equal(body.size, 5);
     assert.equal(body.md5Base64, md5('hello'));
@@ -87,7 +90,7 @@ describe('receiveBody', () => {
   it('gives back the rest of the chunk granted to a short body of unannounced length', async () => {
     const budget = new MemoryBudget(1000);
     const received = await receiveBody(pieces('abc'), options({ budget }));
-    whole(received);
+    await whole(received);
     assert.equal(budget.used('body'), 3);
     received.release();
   });
@@ -128,7 +131,7 @@ describe('receiveBody', () => {
     const first = await upload.next();
     const second = await upload.next();
     assert.equal(text(second), 'bbbbbbbb');
-    const third = settled(upload.next());
+    const third = settled<BodyChunk>(upload.next());
     await settle();
     assert.equal(third(), undefined, 'a third chunk waits until the first is handed back');
     upload.done(first);
@@ -144,7 +147,7 @@ describe('receiveBody', () => {
     const upload = chunked(received);
     assert.equal(budget.used('body'), CHUNK);
     const first = await upload.next();
-    const second = settled(upload.next());
+    const second = settled<BodyChunk>(upload.next());
     await settle();
     assert.equal(second(), undefined, 'the second chunk waits until the first is handed back');
     upload.done(first);
@@ -213,48 +216,6 @@ describe('receiveBody', () => {
     budget.reserve(10, 'listing');
     await assert.rejects(receiveBody(pieces('abc'), options({ budget, declaredLength: 3, admissionTimeoutMs: 20 })), UnavailableError);
     assert.equal(budget.used('body'), 0);
-  });
-});
-
-describe('receiveBody for a parallel upload', () => {
-  const announced = 'abcdefghijklmnopqrstuvwxyz0123456789';
-
-  it('takes a window of up to uploadStreams chunks beside the one received, and makes no MD5 of the whole body', async () => {
-    const budget = new MemoryBudget(1000);
-    const received = await receiveBody(pieces(announced), options({ declaredLength: announced.length, uploadStreams: 3, budget }));
-    const body = chunked(received);
-    assert.equal(body.inParallel, true);
-    assert.equal(budget.used('body'), 4 * CHUNK, 'the chunk being received and three uploading');
-    // Four chunks can be in hand at once; a fifth waits until one is handed back.
-    const held = [await body.next(), await body.next(), await body.next(), await body.next()];
-    const fifth = settled(body.next());
-    await settle();
-    assert.equal(textOf(fifth()), undefined, 'the fifth chunk waits for room in the window');
-    body.done(held[0] as BodyChunk);
-    await settle();
-    const last = fifth();
-    assert.equal(textOf(last), '6789');
-    assert.ok(last !== undefined);
-    assert.equal(last.last, true);
-    assert.equal(last.md5Base64, undefined, 'no MD5 of the whole body: each part is hashed by the store');
-    received.release();
-    assert.equal(budget.used('body'), 0);
-  });
-
-  it('falls back to one session, with the whole MD5, when the budget grants fewer than two uploading chunks', async () => {
-    const budget = new MemoryBudget(2 * CHUNK);
-    const received = await receiveBody(pieces(announced), options({ declaredLength: announced.length, uploadStreams: 4, budget }));
-    const body = chunked(received);
-    assert.equal(body.inParallel, false);
-    const chunks = await allChunks(body);
-    assert.equal(chunks.at(-1)?.md5Base64, md5(announced));
-    received.release();
-  });
-
-  it('leaves a body of unannounced length on one session', async () => {
-    const received = await receiveBody(pieces(announced), options({ uploadStreams: 4 }));
-    assert.equal(chunked(received).inParallel, false);
-    received.release();
   });
 });
 

@@ -48,7 +48,6 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
   plainTransferEncoding(req);
   const received = await receiveBody(rateGuarded(req, ctx.bodyRate, length), {
     chunkBytes: ctx.uploadChunkBytes,
-    uploadStreams: ctx.uploadStreams,
     maxBytes: ctx.maxBodyBytes,
     declaredLength: length,
     budget: ctx.budget,
@@ -58,10 +57,7 @@ export async function putKey(req: IncomingMessage, res: ServerResponse, rawKey: 
     onAdmitted: () => { acceptBody(req, res); },
   });
   try {
-    if (received.upload.kind === 'chunked') {
-      ctx.metrics.uploadsStreamed.inc();
-      if (received.upload.inParallel) ctx.metrics.uploadsParallel.inc();
-    }
+    if (received.streamed) ctx.metrics.uploadsStreamed.inc();
     const attributes = await ctx.service.write(key, received.upload, precondition, contentType);
     sendNoContent(res, { etag: etagOf(attributes.generation) });
   } finally {

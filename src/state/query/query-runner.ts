@@ -215,7 +215,7 @@ class QueryRun {
 
   #rowsTooLarge(): TooLargeError {
     return new TooLargeError(
-      `the query's rows and the values they sort on hold more than the ${this.#windowBytes} bytes a query may (CONNECTOR_QUERY_MEMORY); ` +
+      `the query's rows and the values they sort on hold more than the ${this.#windowBytes} bytes a query may hold; ` +
         'ask for fewer rows with limit and offset, sort on smaller fields, or narrow the prefix or filter',
     );
   }

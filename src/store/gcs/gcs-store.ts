@@ -1,9 +1,9 @@
 /**
- * The ObjectStore on the GCS JSON API: one request per operation (a body received whole
- * is one multipart upload; a body still arriving streams through a resumable session,
- * see resumable-upload.ts, or, received for a parallel upload, goes up as parts composed
- * at the end, see composite-upload.ts), retried per retry.ts inside the operation's
- * deadline, writes included (docs/semantics.md, "Retries").
+ * The ObjectStore on the GCS JSON API: one request per operation, retried per retry.ts
+ * inside the operation's deadline, writes included (docs/semantics.md, "Retries"). How a
+ * body goes up is decided here: a body that came as one chunk is one multipart upload; a
+ * longer one streams through a resumable session while it still arrives
+ * (resumable-upload.ts). Both carry the whole body's MD5, which GCS checks.
  *
  * Retries and what they can do twice:
  * - reads, stat, list, metadata updates: repeating them changes nothing; a download
@@ -21,14 +21,13 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ConflictError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
 import type {
-  ChunkedBody,
+  BodyChunk,
   ListOptions,
   ListPage,
   ObjectAttributes,
   ObjectDownload,
   ObjectStore,
   UploadBody,
-  WholeBody,
   WriteOptions,
 } from '../object-store.ts';
 import { deadlineTimer } from './attempt-timer.ts';
@@ -38,7 +37,6 @@ import { AnswerTooLargeError, type GcsAnswer, type GcsCall, type GcsHttp } from 
 import { attributesOf, OBJECT_FIELDS, type GcsObjectResource } from './object-resource.ts';
 import { rangedBody, worthRanges, type RangeMemory } from './ranged-download.ts';
 import { resumingBody } from './resumed-download.ts';
-import { uploadInParts, type PartObject, type PartOperations } from './composite-upload.ts';
 import { uploadChunked } from './resumable-upload.ts';
 import { withRetries, type AttemptInfo, type RetryPolicy } from './retry.ts';
 import { encodeRfc3986, signReadUrl } from './url-signer.ts';
@@ -50,7 +48,7 @@ const UPLOAD_ID_KEY = 'asya-upload-id';
 interface UploadMetadata {
   readonly name: string;
   readonly contentType: string;
-  /** Known up front only for a body received whole. */
+  /** Known up front only for a body that came as one chunk. */
   readonly md5Hash?: string;
   readonly metadata: Readonly<Record<typeof UPLOAD_ID_KEY, string>>;
 }
@@ -65,15 +63,8 @@ export interface GcsStoreOptions {
   readonly retry: RetryPolicy;
   /** Large downloads in parallel ranges (ranged-download.ts); undefined reads every object as one stream. */
   readonly ranges?: { readonly rangeBytes: number; readonly streams: number; readonly memory: RangeMemory } | undefined;
-  /**
-   * Where the parts of parallel uploads are stored (`<prefix><upload id>/...`); undefined
-   * streams every chunked body through one resumable session.
-   */
-  readonly partsPrefix?: string | undefined;
   /** Told of every retry: operation and the error that caused it. */
   readonly onRetry: (op: string, error: unknown, attempt: number) => void;
-  /** Told of the temporary parts a parallel upload could not delete. */
-  readonly onLeftoverParts?: ((names: readonly string[], error: unknown) => void) | undefined;
 }
 
 export class GcsObjectStore implements ObjectStore {
@@ -207,70 +198,33 @@ export class GcsObjectStore implements ObjectStore {
     const context = this.#context(name, options.ifGenerationMatch);
     let query = `fields=${OBJECT_FIELDS}`;
     if (options.ifGenerationMatch !== undefined) query += `&ifGenerationMatch=${options.ifGenerationMatch}`;
-    if (body.kind === 'whole') return this.#writeWhole(name, body, options.contentType, query, context);
-    const partsPrefix = this.#options.partsPrefix;
-    return body.inParallel && partsPrefix !== undefined
-      ? this.#writeInParts(name, body, options.contentType, query, context, partsPrefix)
-      : this.#writeChunked(name, body, options.contentType, query, context);
+    const first = await body.next();
+    if (!first.last) return this.#writeStreamed(name, body, first, options.contentType, query, context);
+    try {
+      return await this.#writeWhole(name, first, options.contentType, query, context);
+    } finally {
+      body.done(first);
+    }
   }
 
-  async #writeWhole(name: string, body: WholeBody, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
-    const metadata: UploadMetadata = { name, contentType, md5Hash: body.md5Base64, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
+  /** A body of one chunk: one multipart request, sent again whole on a retry. */
+  async #writeWhole(name: string, only: BodyChunk, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
+    if (only.md5Base64 === undefined) throw new InternalError(`the body for ${context.target} came without its MD5`);
+    const metadata: UploadMetadata = { name, contentType, md5Hash: only.md5Base64, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
     return this.#landedOnce(metadata, (noteRetry) =>
-      this.#retrying('write', this.#deadline(), ({ deadline }) => this.#multipartUpload(body, metadata, query, context, deadline), noteRetry));
+      this.#retrying('write', this.#deadline(), ({ deadline }) => this.#multipartUpload(only, metadata, query, context, deadline), noteRetry));
   }
 
-  /** A lost answer needs no read-back here: the session itself says whether it finalized. */
-  async #writeChunked(name: string, body: ChunkedBody, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
+  /** A body still arriving: a resumable session. A lost answer needs no read-back here: the session itself says whether it finalized. */
+  async #writeStreamed(name: string, body: UploadBody, first: BodyChunk, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
     const metadata: UploadMetadata = { name, contentType, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
     const resource = await uploadChunked(
       { http: this.#http, retry: this.#options.retry, timeoutMs: this.#options.timeoutMs, context, onRetry: (error, failedAttempt) => { this.#options.onRetry('write', error, failedAttempt); } },
       { path: `/upload${this.#bucketPath}/o?uploadType=resumable&${query}`, metadataJson: JSON.stringify(metadata), contentType },
       body,
+      first,
     );
     return attributesOf(resource);
-  }
-
-  /** Parts side by side, then one compose that carries the precondition; see composite-upload.ts. */
-  async #writeInParts(name: string, body: ChunkedBody, contentType: string, query: string, context: GcsCallContext, partsPrefix: string): Promise<ObjectAttributes> {
-    const metadata: UploadMetadata = { name, contentType, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
-    const parts: PartOperations = {
-      storePart: async (part, chunk, md5Base64) => {
-        const stored = await this.#writeWhole(part, { kind: 'whole', size: chunk.size, md5Base64, buffers: chunk.buffers }, 'application/octet-stream',
-          'fields=name,generation', this.#context(part));
-        return { name: part, generation: stored.generation };
-      },
-      composePart: async (part, sources) => {
-        const composed = attributesOf(await this.#compose(part, sources, 'application/octet-stream', undefined, 'fields=name,generation', this.#context(part)));
-        return { name: part, generation: composed.generation };
-      },
-      removePart: (part) => this.remove(part).catch((error: unknown) => {
-        // A part whose upload failed may never have been stored.
-        if (!(error instanceof KeyNotFoundError)) throw error;
-      }),
-      onLeftovers: (names, error) => { this.#options.onLeftoverParts?.(names.map((part) => this.objectUrl(part)), error); },
-    };
-    const partsOf = `${partsPrefix}${metadata.metadata[UPLOAD_ID_KEY]}/`;
-    return uploadInParts(body, partsOf, parts, (sources) =>
-      this.#landedOnce(metadata, (noteRetry) => this.#compose(name, sources, contentType, metadata.metadata, query, context, noteRetry)));
-  }
-
-  /** Composes `sources`, in order, into `name` (one request, retried); `query` carries any precondition. */
-  async #compose(
-    name: string,
-    sources: readonly PartObject[],
-    contentType: string,
-    metadata: UploadMetadata['metadata'] | undefined,
-    query: string,
-    context: GcsCallContext,
-    noteRetry?: () => void,
-  ): Promise<GcsObjectResource> {
-    const request = JSON.stringify({
-      sourceObjects: sources.map((source) => ({ name: source.name, generation: source.generation })),
-      destination: metadata === undefined ? { contentType } : { contentType, metadata },
-    });
-    return this.#jsonCall<GcsObjectResource>('write', 'POST', `${this.#objectPath(name)}/compose?${query}`, context,
-      request, { 'content-type': 'application/json' }, undefined, noteRetry);
   }
 
   /**
@@ -385,7 +339,7 @@ export class GcsObjectStore implements ObjectStore {
   }
 
   /** One request carrying the metadata and the bytes; sending and answering share one deadline. */
-  async #multipartUpload(body: WholeBody, metadata: UploadMetadata, query: string, context: GcsCallContext, deadline: number): Promise<GcsObjectResource> {
+  async #multipartUpload(body: BodyChunk, metadata: UploadMetadata, query: string, context: GcsCallContext, deadline: number): Promise<GcsObjectResource> {
     // The upload's own random id serves as the boundary: random enough not to occur in the body, one UUID fewer per write.
     const boundary = `asya-${metadata.metadata[UPLOAD_ID_KEY]}`;
     const head = Buffer.from(

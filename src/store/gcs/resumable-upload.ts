@@ -14,7 +14,7 @@
  * upload then fails with 503 and nothing is stored.
  */
 import { InternalError, UnavailableError } from '../../errors.ts';
-import type { BodyChunk, ChunkedBody } from '../object-store.ts';
+import type { BodyChunk, UploadBody } from '../object-store.ts';
 import { deadlineTimer } from './attempt-timer.ts';
 import type { GcsCallContext } from './gcs-errors.ts';
 import type { GcsAnswer, GcsCall, GcsHttp } from './gcs-http.ts';
@@ -43,14 +43,22 @@ type SessionState = { readonly resource: GcsObjectResource } | { readonly persis
 
 const CANCEL_TIMEOUT_MS = 5_000;
 
-/** Uploads `body` chunk by chunk through a new session; answers the stored object. */
-export async function uploadChunked(options: SessionOptions, start: SessionStart, body: ChunkedBody): Promise<GcsObjectResource> {
-  const session = await openSession(options, start, body.declaredSize);
+/** Uploads `body`, whose `first` chunk was already taken, chunk by chunk through a new session; answers the stored object. */
+export async function uploadChunked(options: SessionOptions, start: SessionStart, body: UploadBody, first: BodyChunk): Promise<GcsObjectResource> {
+  let session: string;
+  try {
+    session = await openSession(options, start, body.declaredSize);
+  } catch (error) {
+    body.done(first);
+    throw error;
+  }
   let previous: Promise<unknown> | undefined;
+  let next: BodyChunk | undefined = first;
   try {
     for (;;) {
       // Receiving this chunk overlapped with sending the one before.
-      const chunk = await body.next();
+      const chunk = next ?? await body.next();
+      next = undefined;
       if (previous !== undefined) await previous;
       const sending = sendChunk(options, session, body.declaredSize, chunk).finally(() => { body.done(chunk); });
       if (chunk.last) {

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ConflictError, KeyNotFoundError, PermissionDeniedError } from '../../errors.ts';
-import type { ChunkedBody, ListOptions, ListPage, ObjectAttributes, ObjectDownload, ObjectStore, UploadBody, WriteOptions } from '../object-store.ts';
+import type { ListOptions, ListPage, ObjectAttributes, ObjectDownload, ObjectStore, UploadBody, WriteOptions } from '../object-store.ts';
 
 interface StoredObject {
   readonly bytes: Buffer;
@@ -48,7 +48,7 @@ export class MemoryObjectStore implements ObjectStore {
 
   async write(name: string, body: UploadBody, options: WriteOptions): Promise<ObjectAttributes> {
     this.#checkCondition(name, options.ifGenerationMatch);
-    const bytes = body.kind === 'whole' ? Buffer.concat(body.buffers, body.size) : await receiveChunks(body);
+    const bytes = await receiveChunks(body);
     // The body arrived while others may have written: GCS checks the condition when the object is finalized.
     this.#checkCondition(name, options.ifGenerationMatch);
     const generation = String(this.#nextGeneration++);
@@ -141,8 +141,8 @@ export class MemoryObjectStore implements ObjectStore {
   }
 }
 
-/** A chunked body's bytes, each chunk handed back once copied, as a GCS upload does once a chunk is persisted. */
-async function receiveChunks(body: ChunkedBody): Promise<Buffer> {
+/** A body's bytes, each chunk handed back once copied, as a GCS upload does once a chunk is persisted. */
+async function receiveChunks(body: UploadBody): Promise<Buffer> {
   const parts: Buffer[] = [];
   for (;;) {
     const chunk = await body.next();

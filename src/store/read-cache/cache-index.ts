@@ -197,8 +197,8 @@ async function openOwnDirectory(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const stats = await lstat(dir);
   const uid = process.getuid?.();
-  if (!stats.isDirectory()) throw new UnsafeCacheDirError(`${dir} is not a directory (a symlink or a file); remove it or point CONNECTOR_CACHE_DIR elsewhere`);
-  if (uid !== undefined && stats.uid !== uid) throw new UnsafeCacheDirError(`${dir} belongs to uid ${stats.uid}, not to this process (uid ${uid}); remove it or point CONNECTOR_CACHE_DIR elsewhere`);
+  if (!stats.isDirectory()) throw new UnsafeCacheDirError(`${dir} is not a directory (a symlink or a file); remove it or point CONNECTOR_CACHE elsewhere`);
+  if (uid !== undefined && stats.uid !== uid) throw new UnsafeCacheDirError(`${dir} belongs to uid ${stats.uid}, not to this process (uid ${uid}); remove it or point CONNECTOR_CACHE elsewhere`);
   if ((stats.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
 }
 
