@@ -15,13 +15,6 @@ KSA=actor-service-account        # Kubernetes service account of the actor pods
 gcloud storage buckets create "gs://$BUCKET" --project="$PROJECT" --location="$REGION" \
   --default-storage-class=STANDARD --uniform-bucket-level-access --public-access-prevention
 
-# Temporary parts of parallel uploads (CONNECTOR_UPLOAD_STREAMS > 1) that a killed connector
-# left behind, in <STATE_PREFIX>/.asya-upload-parts/, are deleted after a day. This replaces
-# the bucket's lifecycle rules: merge lifecycle.json into yours if it has some.
-rules="$(mktemp)"
-sed "s#STATE_PREFIX/#${STATE_PREFIX:+$STATE_PREFIX/}#" "$(dirname "$0")/lifecycle.json" > "$rules"
-gcloud storage buckets update "gs://$BUCKET" --lifecycle-file="$rules"
-
 # Service account, allowed on this bucket only (not project-wide).
 gcloud iam service-accounts create "$GSA" --project="$PROJECT"
 gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \

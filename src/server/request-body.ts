@@ -47,7 +47,7 @@ export interface ReceivedBody {
   readonly streamed: boolean;
   /** Bytes received so far. */
   receivedBytes(): number;
-  /** Gives the body's memory back to the budget. Safe to call more than once. */
+  /** Gives the body's memory back to the budget and stops reading what is left of it. Safe to call more than once. */
   release(): void;
 }
 
@@ -63,12 +63,13 @@ export async function receiveBody(source: AsyncIterable<Buffer>, options: BodyOp
   await budget.acquire(first, 'body', 'a request body', options.admissionTimeoutMs, options.abortSignal);
   let reserved = first;
   let released = false;
+  const reader = new BodyReader(source[Symbol.asyncIterator](), options);
   const release = (): void => {
     if (released) return;
     released = true;
     budget.release(reserved, 'body');
+    reader.close();
   };
-  const reader = new BodyReader(source[Symbol.asyncIterator](), options);
   // A body announced longer than a chunk is copied from the start into its own chunk
   // buffers, reused chunk after chunk and dropped with the body.
   let pool = declaredLength !== undefined && declaredLength > chunkBytes ? new BufferPool(chunkBytes) : undefined;
@@ -192,6 +193,15 @@ class BodyReader {
     // last chunk is known to be the last.
     if (!this.ended && this.#carry === undefined && this.total === this.#options.declaredLength) await this.#pull();
     return { buffers, size };
+  }
+
+  /**
+   * Ends the source when the body was refused or its upload failed before its end: a
+   * source left suspended would keep what it holds (the rate guard's timer and listeners)
+   * for as long as the connection lives.
+   */
+  close(): void {
+    this.#source.return?.(undefined).catch(() => undefined);
   }
 
   /** The MD5 of the whole body; asked once, when it has ended. */

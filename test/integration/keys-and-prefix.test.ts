@@ -209,3 +209,22 @@ describe('prefix isolation (STATE_PREFIX=models/v2)', () => {
     for (const [name, content] of snapshot) assert.equal((await getDirect(emulator, bucket, name))?.toString(), content, `unchanged: ${name}`);
   });
 });
+
+describe('one GCS request per operation', () => {
+  it('GET, PUT (new and over an existing key), HEAD of a file, DELETE and a list page each send exactly one request to GCS', async () => {
+    const steps: [string, () => Promise<unknown>][] = [
+      ['PUT', () => request(sock, '/keys/one/k', { method: 'PUT', body: 'x' })],
+      ['PUT over an existing key', () => request(sock, '/keys/one/k', { method: 'PUT', body: 'y' })],
+      ['GET', () => request(sock, '/keys/one/k')],
+      ['GET of a missing key', () => request(sock, '/keys/one/missing')],
+      ['HEAD of a file', () => request(sock, '/keys/one/k', { method: 'HEAD' })],
+      ['list page', () => request(sock, '/keys/?prefix=one/&limit=10')],
+      ['DELETE', () => request(sock, '/keys/one/k', { method: 'DELETE' })],
+    ];
+    for (const [name, step] of steps) {
+      const before = await gcsRequests();
+      await step();
+      assert.equal(await gcsRequests() - before, 1, name);
+    }
+  });
+});

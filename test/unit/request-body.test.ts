@@ -195,6 +195,24 @@ describe('receiveBody', () => {
     assert.equal(budget.used('body'), 0);
   });
 
+  it('ends its source when the body is refused or released before its end, so nothing of the source outlives the request', async () => {
+    let ended = 0;
+    async function* watched(...parts: string[]): AsyncGenerator<Buffer> {
+      try {
+        for (const part of parts) yield Buffer.from(part);
+      } finally {
+        ended += 1;
+      }
+    }
+    await assert.rejects(receiveBody(watched('x'.repeat(600), 'y'.repeat(600), 'z'), options({ chunkBytes: 2048, budget: new MemoryBudget(4096) })), TooLargeError);
+    await settle();
+    assert.equal(ended, 1, 'a body over the limit');
+    const received = await receiveBody(watched('a'.repeat(8), 'b'.repeat(8), 'c'), options());
+    received.release();
+    await settle();
+    assert.equal(ended, 2, 'a streamed body whose upload failed after its first chunk');
+  });
+
   it('waits for room before reading, answers Expect only once admitted, and gives up with 503', async () => {
     const budget = new MemoryBudget(10);
     budget.reserve(10, 'listing');

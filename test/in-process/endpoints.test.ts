@@ -1,37 +1,26 @@
 /**
- * Every row of the protocol's endpoint table, for both variants, against the real
- * connector and fake-gcs-server.
+ * Every row of the protocol's endpoint table, for both variants, in-process over the
+ * in-memory store (held to the GCS store's contract, test/contract/). What only GCS can
+ * show (its answers, its faults) is in test/integration/.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startConnector, type Connector } from '../helpers/connector.ts';
-import { generationDirect, getDirect, probeQuirks, putDirect, startEmulator, type Emulator, type EmulatorQuirks } from '../helpers/emulator.ts';
+import { countingCalls, getObject, putObject, startInProcess, type InProcessConnector } from '../helpers/in-process-connector.ts';
+import { MemoryObjectStore } from '../../src/store/memory/memory-store.ts';
 import { metricValue, request } from '../helpers/socket-http.ts';
 
-let emulator: Emulator;
-let quirks: EmulatorQuirks;
-
-before(async () => {
-  emulator = await startEmulator();
-  await emulator.createBucket('quirk-probe-bucket');
-  quirks = await probeQuirks(emulator, 'quirk-probe-bucket');
-  if (!quirks.deleteHonoursPreconditions) {
-    console.log('# emulator: this fake-gcs-server ignores ifGenerationMatch on DELETE (its issue #1282); conditional-DELETE conflicts are not checked here');
-  }
-});
-after(async () => { await emulator.stop(); });
-
-const objectGeneration = (bucket: string, name: string): Promise<string> => generationDirect(emulator, bucket, name);
+/** The bucket the in-memory store names its objects in. */
+const bucket = 'memory';
 
 for (const variant of ['lww', 'cas'] as const) {
   describe(`endpoints (${variant})`, () => {
-    const bucket = `endpoints-${variant}`;
-    let connector: Connector;
+    let connector: InProcessConnector;
     let sock: string;
+    const counted = countingCalls(new MemoryObjectStore(bucket));
+    const objectGeneration = async (name: string): Promise<string> => (await connector.store.stat(name)).generation;
 
     before(async () => {
-      await emulator.createBucket(bucket);
-      connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant });
+      connector = await startInProcess({ variant, store: counted.store });
       sock = connector.socketPath;
     });
     after(async () => { await connector.stop(); });
@@ -52,8 +41,8 @@ for (const variant of ['lww', 'cas'] as const) {
       const res = await request(sock, '/keys/put/one.json', { method: 'PUT', body: '{"n":1}', headers: { 'content-type': 'application/json' } });
       assert.equal(res.status, 204);
       assert.equal(res.body.length, 0);
-      assert.equal(res.headers.etag, `"${await objectGeneration(bucket, 'put/one.json')}"`);
-      assert.equal((await getDirect(emulator, bucket, 'put/one.json'))?.toString(), '{"n":1}');
+      assert.equal(res.headers.etag, `"${await objectGeneration('put/one.json')}"`);
+      assert.equal((await getObject(connector.store, 'put/one.json'))?.toString(), '{"n":1}');
     });
 
     it('PUT of an empty body stores an empty object', async () => {
@@ -70,7 +59,7 @@ for (const variant of ['lww', 'cas'] as const) {
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, body);
       assert.equal(res.headers['content-length'], String(body.length));
-      assert.equal(res.headers.etag, `"${await objectGeneration(bucket, 'get/bin')}"`);
+      assert.equal(res.headers.etag, `"${await objectGeneration('get/bin')}"`);
       assert.equal(res.headers['content-type'], 'application/x-test');
       assert.ok(!Number.isNaN(Date.parse(res.headers['last-modified'] ?? '')), 'Last-Modified is an HTTP date');
     });
@@ -88,7 +77,7 @@ for (const variant of ['lww', 'cas'] as const) {
       assert.equal(res.status, 204);
       assert.equal(res.headers['content-length'], '12');
       assert.equal(res.headers['x-is-file'], 'true');
-      assert.equal(res.headers.etag, `"${await objectGeneration(bucket, 'head/file.txt')}"`);
+      assert.equal(res.headers.etag, `"${await objectGeneration('head/file.txt')}"`);
       assert.equal(res.headers['content-type'], 'text/plain');
     });
 
@@ -127,7 +116,7 @@ for (const variant of ['lww', 'cas'] as const) {
     it('DELETE answers 204 and removes the object; a second DELETE answers 404 key_not_found', async () => {
       await request(sock, '/keys/del/x', { method: 'PUT', body: 'x' });
       assert.equal((await request(sock, '/keys/del/x', { method: 'DELETE' })).status, 204);
-      assert.equal(await getDirect(emulator, bucket, 'del/x'), undefined);
+      assert.equal(await getObject(connector.store, 'del/x'), undefined);
       const again = await request(sock, '/keys/del/x', { method: 'DELETE' });
       assert.equal(again.status, 404);
       assert.equal(again.json().error, 'key_not_found');
@@ -178,7 +167,7 @@ for (const variant of ['lww', 'cas'] as const) {
       it('without limit the whole listing is returned, across GCS pages', async () => {
         const names = Array.from({ length: 1005 }, (_, i) => `many/k${String(i).padStart(4, '0')}`);
         for (let i = 0; i < names.length; i += 50) {
-          await Promise.all(names.slice(i, i + 50).map((name) => putDirect(emulator, bucket, name, 'x')));
+          await Promise.all(names.slice(i, i + 50).map((name) => putObject(connector.store, name, 'x')));
         }
         const listing = (await request(sock, '/keys/?prefix=many/')).json<{ keys: string[]; next_page_token?: string }>();
         assert.equal(listing.keys.length, 1005);
@@ -205,7 +194,7 @@ for (const variant of ['lww', 'cas'] as const) {
       });
 
       it('each readable attribute answers {"attr","value"} with a string value', async () => {
-        const generation = await objectGeneration(bucket, 'meta/obj');
+        const generation = await objectGeneration('meta/obj');
         const expected: Record<string, string> = {
           url: `gs://${bucket}/meta/obj`,
           generation,
@@ -221,11 +210,11 @@ for (const variant of ['lww', 'cas'] as const) {
       });
 
       it('PUT content_type changes it and keeps the generation', async () => {
-        const before = await objectGeneration(bucket, 'meta/obj');
+        const before = await objectGeneration('meta/obj');
         const res = await request(sock, '/meta/meta/obj?attr=content_type', { method: 'PUT', body: '{"value":"application/json"}' });
         assert.equal(res.status, 204);
         assert.equal((await request(sock, '/meta/meta/obj?attr=content_type')).json().value, 'application/json');
-        assert.equal(await objectGeneration(bucket, 'meta/obj'), before);
+        assert.equal(await objectGeneration('meta/obj'), before);
       });
 
       it('an unknown attribute is 400 unsupported_attribute', async () => {
@@ -265,7 +254,7 @@ for (const variant of ['lww', 'cas'] as const) {
         assert.equal(second.status, 409);
         assert.equal(second.json().error, 'conflict');
         assert.equal(second.json().reason, 'exists');
-        assert.equal((await getDirect(emulator, bucket, 'pre/excl'))?.toString(), 'one');
+        assert.equal((await getObject(connector.store, 'pre/excl'))?.toString(), 'one');
       });
 
       it('If-Match with the current generation writes; with another answers 409 and changes nothing', async () => {
@@ -276,30 +265,26 @@ for (const variant of ['lww', 'cas'] as const) {
         const stale = await request(sock, '/keys/pre/match', { method: 'PUT', body: 'v3', headers: { 'if-match': etag } });
         assert.equal(stale.status, 409);
         assert.equal(stale.json().reason, 'generation_mismatch');
-        assert.equal((await getDirect(emulator, bucket, 'pre/match'))?.toString(), 'v2');
+        assert.equal((await getObject(connector.store, 'pre/match'))?.toString(), 'v2');
       });
 
       it('DELETE with If-Match at the current generation deletes', async () => {
         const put = await request(sock, '/keys/pre/del', { method: 'PUT', body: 'v1' });
         const ok = await request(sock, '/keys/pre/del', { method: 'DELETE', headers: { 'if-match': put.headers.etag ?? '' } });
         assert.equal(ok.status, 204);
-        assert.equal(await getDirect(emulator, bucket, 'pre/del'), undefined);
+        assert.equal(await getObject(connector.store, 'pre/del'), undefined);
       });
 
-      it('DELETE with If-Match at another generation answers 409 and deletes nothing', async (t) => {
-        if (!quirks.deleteHonoursPreconditions) {
-          t.skip('fake-gcs-server ignores ifGenerationMatch on DELETE (its issue #1282); backend-faults.test.ts checks the 412 → 409 mapping with an injected 412');
-          return;
-        }
+      it('DELETE with If-Match at another generation answers 409 and deletes nothing', async () => {
         await request(sock, '/keys/pre/del2', { method: 'PUT', body: 'v1' });
         const stale = await request(sock, '/keys/pre/del2', { method: 'DELETE', headers: { 'if-match': '"1"' } });
         assert.equal(stale.status, 409);
-        assert.notEqual(await getDirect(emulator, bucket, 'pre/del2'), undefined);
+        assert.notEqual(await getObject(connector.store, 'pre/del2'), undefined);
       });
     });
 
-    it('GET, PUT, HEAD of a file, DELETE and a list page each cost exactly one GCS request', async () => {
-      const gcs = (): Promise<number> => metricValue(sock, 'asya_state_gcs_requests_total');
+    it('GET, PUT, HEAD of a file, DELETE and a list page each cost exactly one store call (one GCS request each: test/integration/keys-and-prefix.test.ts)', async () => {
+      const gcs = async (): Promise<number> => counted.calls();
       const steps: [string, () => Promise<unknown>][] = [
         ['PUT', () => request(sock, '/keys/one/k', { method: 'PUT', body: 'x' })],
         ['PUT over an existing key', () => request(sock, '/keys/one/k', { method: 'PUT', body: 'y' })],
@@ -337,11 +322,9 @@ for (const variant of ['lww', 'cas'] as const) {
 }
 
 describe('body size limit', () => {
-  const bucket = 'endpoints-limit';
-  let connector: Connector;
+  let connector: InProcessConnector;
   before(async () => {
-    await emulator.createBucket(bucket);
-    connector = await startConnector({ emulatorOrigin: emulator.origin, bucket, variant: 'lww', env: { CONNECTOR_MAX_BODY: '1Ki' } });
+    connector = await startInProcess({ variant: 'lww', env: { CONNECTOR_MAX_BODY: '1Ki' } });
   });
   after(async () => { await connector.stop(); });
 
@@ -351,7 +334,7 @@ describe('body size limit', () => {
       const res = await request(connector.socketPath, `/keys/big-${chunked}`, { method: 'PUT', body: big, chunked });
       assert.equal(res.status, 413, `chunked=${chunked}`);
       assert.equal(res.json().error, 'too_large');
-      assert.equal(await getDirect(emulator, bucket, `big-${chunked}`), undefined);
+      assert.equal(await getObject(connector.store, `big-${chunked}`), undefined);
     }
     const ok = await request(connector.socketPath, '/keys/small', { method: 'PUT', body: Buffer.alloc(1024, 1) });
     assert.equal(ok.status, 204);
