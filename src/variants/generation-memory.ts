@@ -1,7 +1,9 @@
 /**
  * The CAS variant's memory: per object name, the generation last observed ("0" for
- * absent), least recently used first out, at most `capacity` names, and never more than
- * the memory budget gives it.
+ * absent), least recently used first out, at most `capacity` names. Every entry is
+ * counted in the memory budget, never refused by it: the capacity is what bounds it
+ * (the wiring sizes it to a third of the budget), so a budget filled for a moment by
+ * request bodies never pushes out a key a handler has just read.
  *
  * Names are kept as their 128-bit MD5 digest, not as text, so an entry costs the same
  * whatever the key's length (CAS_KEY_COST in memory-costs.ts). Two
@@ -95,7 +97,7 @@ export class GenerationMemory {
   readonly #budget: MemoryBudget | undefined;
   #evictions = 0;
 
-  /** Holds up to `capacity` names; with a `budget`, each entry is reserved there and the memory stops growing when it is full. */
+  /** Holds up to `capacity` names; with a `budget`, each entry is counted there. */
   constructor(capacity: number, budget?: MemoryBudget) {
     this.#capacity = capacity;
     this.#evicted = new RecentDigests(capacity);
@@ -110,14 +112,9 @@ export class GenerationMemory {
       this.#entries.set(digest, generation);
       return;
     }
-    const room = this.#entries.size < this.#capacity && (this.#budget?.tryReserve(ENTRY_BYTES, 'cas_memory') ?? true);
-    if (!room) {
-      // The oldest name's reservation passes to the newcomer. Forgetting this one instead
-      // would let its next write go out unconditionally, so with nothing to push out it
-      // is kept over the budget.
-      if (this.#entries.size > 0) this.#evictOldest();
-      else this.#budget?.reserve(ENTRY_BYTES, 'cas_memory');
-    }
+    // At capacity the oldest name's reservation passes to the newcomer.
+    if (this.#entries.size >= this.#capacity) this.#evictOldest();
+    else this.#budget?.reserve(ENTRY_BYTES, 'cas_memory');
     this.#entries.set(digest, generation);
   }
 

@@ -64,7 +64,7 @@ function casKeysForBudget(budgetBytes: number): number {
 function uploadChunk(config: Config, budgetBytes: number, logger: Logger): number {
   const chunkBytes = chunkForBudget(config.uploadChunkBytes, budgetBytes);
   if (chunkBytes < config.uploadChunkBytes) {
-    logger.warn('upload chunk lowered to fit two in the memory budget', { configured: config.uploadChunkBytes, used: chunkBytes, memory_budget_bytes: budgetBytes });
+    logger.info('upload chunk sized to fit two in the memory budget', { preferred: config.uploadChunkBytes, used: chunkBytes, memory_budget_bytes: budgetBytes });
   }
   return chunkBytes;
 }
@@ -76,7 +76,7 @@ function uploadChunk(config: Config, budgetBytes: number, logger: Logger): numbe
 function querySettings(config: Config, budgetBytes: number, logger: Logger): QuerySettings {
   const memoryBytes = Math.min(config.queryMemoryBytes, Math.floor(budgetBytes / 3));
   if (memoryBytes < config.queryMemoryBytes) {
-    logger.warn('query memory lowered to a third of the memory budget', { configured: config.queryMemoryBytes, used: memoryBytes, memory_budget_bytes: budgetBytes });
+    logger.info('query memory sized to a third of the memory budget', { preferred: config.queryMemoryBytes, used: memoryBytes, memory_budget_bytes: budgetBytes });
   }
   return { reads: config.queryReads, documentMaxBytes: Math.min(config.queryDocumentMaxBytes, Math.floor(memoryBytes / documentCost(1))), memoryBytes };
 }

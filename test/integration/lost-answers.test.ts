@@ -52,6 +52,23 @@ describe('answers lost after GCS acted', () => {
     });
   });
 
+  it('cas: when the answer was lost and reading the object back fails too, the outcome is unknown: 503, never 409', async () => {
+    await withConnector(proxy, { bucket, variant: 'cas' }, async (connector) => {
+      const sock = connector.socketPath;
+      await putDirect(emulator, bucket, 'cas/unknown', 'v1');
+      await request(sock, '/keys/cas/unknown');
+      proxy.inject(isUpload, { kind: 'lose-answer' });
+      const isReadBack = (req: { method?: string | undefined; url?: string | undefined }): boolean =>
+        req.method === 'GET' && (req.url ?? '').startsWith(`/storage/v1/b/${bucket}/o/cas%2Funknown?`);
+      proxy.inject(isReadBack, { kind: 'status', status: 503 }, 10);
+      const res = await request(sock, '/keys/cas/unknown', { method: 'PUT', body: 'v2' });
+      assert.equal(res.status, 503, res.text());
+      assert.match(res.json<{ message: string }>().message, /may have landed with its answer lost, and reading it back failed.*read the key/);
+      proxy.clear();
+      assert.equal((await getDirect(emulator, bucket, 'cas/unknown'))?.toString(), 'v2', 'it had landed: the 503 did not claim otherwise');
+    });
+  });
+
   it('lww: a write whose answer was lost is retried and succeeds', async () => {
     await withConnector(proxy, { bucket, variant: 'lww' }, async (connector) => {
       proxy.inject(isUpload, { kind: 'lose-answer' });

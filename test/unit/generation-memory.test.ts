@@ -44,7 +44,7 @@ describe('GenerationMemory', () => {
     assert.ok(falsePositives < 500, `${falsePositives} of 10000`);
   });
 
-  it('costs the same per entry whatever the key length, and stops growing when the budget is full', () => {
+  it('costs the same per entry whatever the key length, is counted in the budget, and is bounded by its capacity, not by a budget full for a moment', () => {
     // 100 names of capacity: the filter of evictions takes 2 × 1,000 bits.
     const budget = new MemoryBudget(250 + 10 * ENTRY_BYTES + 64);
     const memory = new GenerationMemory(100, budget);
@@ -52,12 +52,16 @@ describe('GenerationMemory', () => {
     memory.remember('a', '1');
     memory.remember('x'.repeat(1000), '2');
     assert.equal(budget.used('cas_memory') - filterBytes, 2 * ENTRY_BYTES);
+    budget.reserve(budget.limitBytes, 'body');
     for (let i = 0; i < 50; i++) memory.remember(`k${i}`, String(i));
-    assert.ok(memory.size < 50, `held ${memory.size}`);
-    assert.ok(budget.usedBytes <= budget.limitBytes, 'within the budget');
+    assert.equal(memory.size, 52, 'a full budget pushes nothing out');
+    assert.equal(memory.recall('a').kind, 'observed', 'a key just read keeps its generation');
+    for (let i = 50; i < 150; i++) memory.remember(`k${i}`, String(i));
+    assert.equal(memory.size, 100, 'at capacity');
     assert.equal(memory.recall('a').kind, 'evicted', 'pushed out, and its write will conflict instead of going out unconditionally');
-    memory.forget('k49');
-    assert.equal(budget.used('cas_memory') - filterBytes, (memory.size) * ENTRY_BYTES);
+    assert.equal(budget.used('cas_memory') - filterBytes, 100 * ENTRY_BYTES);
+    memory.forget('k149');
+    assert.equal(budget.used('cas_memory') - filterBytes, 99 * ENTRY_BYTES);
   });
 
   it('forget drops the name', () => {

@@ -231,7 +231,9 @@ export class GcsObjectStore implements ObjectStore {
    * Runs `write`, which stores `metadata`'s object in one request, retried. Only transient
    * failures are retried, so a retry means an earlier attempt may have reached GCS and lost
    * only its answer; a conditional retry then meets 412 although the write landed. The
-   * object is read back: if it carries our upload id and MD5, the write succeeded.
+   * object is read back: if it carries our upload id and MD5, the write succeeded. If the
+   * read-back fails too, the outcome is unknown, which is a 503, not a conflict: a conflict
+   * would tell the caller another writer got in.
    */
   async #landedOnce(metadata: UploadMetadata, write: (noteRetry: () => void) => Promise<GcsObjectResource>): Promise<ObjectAttributes> {
     let retries = 0;
@@ -239,7 +241,18 @@ export class GcsObjectStore implements ObjectStore {
       return attributesOf(await write(() => { retries += 1; }));
     } catch (error) {
       if (!(error instanceof ConflictError) || retries === 0) throw error;
-      const current = await this.#statResource(metadata.name).catch(() => undefined);
+      let current: GcsObjectResource | undefined;
+      try {
+        current = await this.#statResource(metadata.name);
+      } catch (readBack) {
+        if (!(readBack instanceof KeyNotFoundError)) {
+          throw new UnavailableError(
+            `an attempt to write ${this.objectUrl(metadata.name)} may have landed with its answer lost, and reading it back failed ` +
+              `(${readBack instanceof Error ? readBack.message : String(readBack)}); read the key to see which version it holds`,
+            { cause: readBack },
+          );
+        }
+      }
       if (current?.metadata?.[UPLOAD_ID_KEY] === metadata.metadata[UPLOAD_ID_KEY] && current.md5Hash === metadata.md5Hash) return attributesOf(current);
       throw error;
     }
