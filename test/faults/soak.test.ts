@@ -42,9 +42,17 @@ describe(`soak (${SECONDS} s, ${CLIENTS} clients + ${COUNTER_WORKERS} CAS counte
     const sock = connector.socketPath;
     const pid = connector.process.pid ?? 0;
     const statuses = new Map<string, number>();
-    const count = (op: string, status: number): void => {
+    /** The first answer body of each status label, so that an unexpected one says what it was. */
+    const firstBodies = new Map<string, string>();
+    const count = (op: string, status: number, body = ''): void => {
       const label = `${op} ${status}`;
       statuses.set(label, (statuses.get(label) ?? 0) + 1);
+      if (!firstBodies.has(label)) firstBodies.set(label, body.slice(0, 300));
+    };
+    /** A mixed client's request: its status and its body's text. */
+    const ask = async (path: string, options: Parameters<typeof request>[2]): Promise<[number, string]> => {
+      const answer = await request(sock, path, options);
+      return [answer.status, answer.text()];
     };
     const warmupMs = Math.max(3_000, SECONDS * 100);
     const endAt = Date.now() + SECONDS * 1000;
@@ -64,26 +72,27 @@ describe(`soak (${SECONDS} s, ${CLIENTS} clients + ${COUNTER_WORKERS} CAS counte
         n += 1;
         let op: string;
         let status: number;
+        let body: string;
         if (roll < 3) {
           op = 'put';
-          status = (await request(sock, `/keys/${key}`, { ...options, method: 'PUT', body: Buffer.alloc(256 + ((n * 997) % 60_000), n % 256) })).status;
+          [status, body] = await ask(`/keys/${key}`, { ...options, method: 'PUT', body: Buffer.alloc(256 + ((n * 997) % 60_000), n % 256) });
         } else if (roll < 6) {
           op = 'get';
-          status = (await request(sock, `/keys/${key}`, options)).status;
+          [status, body] = await ask(`/keys/${key}`, options);
         } else if (roll < 7) {
           op = 'head';
-          status = (await request(sock, `/keys/${key}`, { ...options, method: 'HEAD' })).status;
+          [status, body] = await ask(`/keys/${key}`, { ...options, method: 'HEAD' });
         } else if (roll < 8) {
           op = 'delete';
-          status = (await request(sock, `/keys/${key}`, { ...options, method: 'DELETE' })).status;
+          [status, body] = await ask(`/keys/${key}`, { ...options, method: 'DELETE' });
         } else if (roll < 9) {
           op = 'list';
-          status = (await request(sock, `/keys/?prefix=mixed/c${id}/`, options)).status;
+          [status, body] = await ask(`/keys/?prefix=mixed/c${id}/`, options);
         } else {
           op = 'meta';
-          status = (await request(sock, `/meta/${key}?attr=generation`, options)).status;
+          [status, body] = await ask(`/meta/${key}?attr=generation`, options);
         }
-        count(op, status);
+        count(op, status, body);
         operations += 1;
       }
       agent?.destroy();
@@ -139,7 +148,7 @@ describe(`soak (${SECONDS} s, ${CLIENTS} clients + ${COUNTER_WORKERS} CAS counte
     assert.equal(fiveHundreds, 0, 'zero 5xx');
     assert.ok(increments > 0 && conflicts > 0, 'the counter was contended');
     for (const label of statuses.keys()) {
-      assert.ok(/^(put 204|get (200|404)|head (204|404)|delete (204|404)|list 200|meta (200|404)|counter-get 200|counter-put (204|409))$/.test(label), `unexpected ${label}`);
+      assert.ok(/^(put 204|get (200|404)|head (204|404)|delete (204|404)|list 200|meta (200|404)|counter-get 200|counter-put (204|409))$/.test(label), `unexpected ${label}: ${firstBodies.get(label) ?? ''}`);
     }
     assert.ok(rssAtEnd <= rssAfterWarmup * 1.1, `RSS at the end (${rssAtEnd} MiB) within 10% of after warm-up (${rssAfterWarmup} MiB)`);
   });
