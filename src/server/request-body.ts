@@ -112,6 +112,8 @@ function chunksOf(
   const pooledOf = new Map<BodyChunk, Buffer>();
   if (firstPooled !== undefined) pooledOf.set(first, firstPooled);
   let pendingFirst: BodyChunk | undefined = first;
+  /** The last chunk has been handed out: the body has nothing more. */
+  let lastOut = first.last;
   let held = 1;
   let offset = first.size;
   let wake: (() => void) | undefined;
@@ -123,7 +125,7 @@ function chunksOf(
         pendingFirst = undefined;
         return chunk;
       }
-      if (pool === undefined) throw new InternalError('the store asked for a chunk past the end of a body');
+      if (lastOut || pool === undefined) throw new InternalError('the store asked for a chunk past the end of a body');
       while (held >= window) await new Promise<void>((resolve) => { wake = resolve; });
       held += 1;
       const buffer = pool.take();
@@ -132,6 +134,7 @@ function chunksOf(
         const chunk: BodyChunk = { offset, size: part.size, buffers: part.buffers, last: reader.ended, md5Base64: reader.ended ? reader.md5Base64() : undefined };
         pooledOf.set(chunk, buffer);
         offset += part.size;
+        lastOut = chunk.last;
         return chunk;
       } catch (error) {
         held -= 1;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BadRequestError, TooLargeError, UnavailableError } from '../../src/errors.ts';
+import { BadRequestError, InternalError, TooLargeError, UnavailableError } from '../../src/errors.ts';
 import { MemoryBudget } from '../../src/memory-budget.ts';
 import { chunkForBudget, receiveBody, type BodyOptions, type ReceivedBody } from '../../src/server/request-body.ts';
 import type { BodyChunk, UploadBody } from '../../src/store/object-store.ts';
@@ -106,6 +106,15 @@ describe('receiveBody', () => {
     assert.equal(chunks[0]?.md5Base64, undefined);
     assert.equal(received.receivedBytes(), body.length);
     received.release();
+  });
+
+  it('refuses a chunk past the last, for a body of one chunk and a streamed one alike', async () => {
+    for (const parts of [['abc'], ['abcdefgh', 'ij']]) {
+      const received = await receiveBody(pieces(...parts), options());
+      await allChunks(received.upload);
+      await assert.rejects(received.upload.next(), InternalError, JSON.stringify(parts));
+      received.release();
+    }
   });
 
   it('ends an unannounced body that fills its last chunk exactly with an empty last chunk', async () => {

@@ -148,7 +148,8 @@ async function receiveChunks(body: UploadBody): Promise<Buffer> {
     const chunk = await body.next();
     parts.push(Buffer.concat(chunk.buffers, chunk.size));
     body.done(chunk);
-    if (chunk.last) return Buffer.concat(parts);
+    // A body of one chunk is already one copy: no second.
+    if (chunk.last) return parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts);
   }
 }
 
