@@ -2,7 +2,9 @@
  * The errors the connector reports. Each has a stable `code`, the string the wire
  * protocol puts in `{"error": code}`; `server/error-response.ts` maps codes to HTTP
  * statuses in one table. Errors are created where the failure is understood (key
- * validation, the GCS response mapper, the body receiver) and never re-worded on the way.
+ * validation, the query planner, the body receiver) and never re-worded on the way. A
+ * store's failures are its own (`store/store-error.ts`) and become one of these at the
+ * server's edge, with the store error as their `cause`.
  */
 
 export type ErrorCode =
@@ -18,23 +20,9 @@ export type ErrorCode =
   | 'timeout'
   | 'client_aborted';
 
-/** What GCS answered, when an error came from it: the facts of the operator's log line. */
-export interface BackendFailure {
-  /** `gs://bucket/name` the call was about. */
-  readonly target: string;
-  /** GCS's HTTP status; undefined when no answer came (a transport failure). */
-  readonly status: number | undefined;
-  /** GCS's reason (`forbidden`, `rateLimitExceeded`, ...) or the transport error code. */
-  readonly reason: string | undefined;
-  /** Attempts made, retries included; set once retries are over. */
-  attempts?: number;
-}
-
 /** Base class: every error the connector answers with on purpose. */
 export class ConnectorError extends Error {
   readonly code: ErrorCode;
-  /** Set when GCS caused the error (gcs-errors.ts); undefined for the connector's own refusals. */
-  backend: BackendFailure | undefined;
 
   constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
@@ -48,26 +36,26 @@ export class ConnectorError extends Error {
  * answer, nothing is wrong with the connector, and the request was not malformed.
  */
 export class ClientAbortedError extends ConnectorError {
-  constructor(message: string) {
-    super('client_aborted', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('client_aborted', message, options);
   }
 }
 
 /** The request is malformed: key, query, header or body. */
 export class BadRequestError extends ConnectorError {
-  constructor(message: string) {
-    super('bad_request', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('bad_request', message, options);
   }
 }
 
 /** An xattr name this connector does not know. */
 export class UnsupportedAttributeError extends ConnectorError {
-  constructor(message: string) {
-    super('unsupported_attribute', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('unsupported_attribute', message, options);
   }
 }
 
-/** GCS refused the credentials, or the operation is not allowed (read-only attribute). */
+/** The store refused the credentials, or the operation is not allowed (read-only attribute). */
 export class PermissionDeniedError extends ConnectorError {
   constructor(message: string, options?: ErrorOptions) {
     super('permission_denied', message, options);
@@ -76,15 +64,15 @@ export class PermissionDeniedError extends ConnectorError {
 
 /** No object under that key. */
 export class KeyNotFoundError extends ConnectorError {
-  constructor(message: string) {
-    super('key_not_found', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('key_not_found', message, options);
   }
 }
 
 /** No such route. */
 export class RouteNotFoundError extends ConnectorError {
-  constructor(message: string) {
-    super('not_found', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('not_found', message, options);
   }
 }
 
@@ -96,20 +84,20 @@ export type { ConflictReason };
 export class ConflictError extends ConnectorError {
   readonly reason: ConflictReason;
 
-  constructor(reason: ConflictReason, message: string) {
-    super('conflict', message);
+  constructor(reason: ConflictReason, message: string, options?: ErrorOptions) {
+    super('conflict', message, options);
     this.reason = reason;
   }
 }
 
 /** A request body over the configured maximum. */
 export class TooLargeError extends ConnectorError {
-  constructor(message: string) {
-    super('too_large', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('too_large', message, options);
   }
 }
 
-/** GCS could not be reached, or kept answering 5xx/429 until the retry budget ran out. */
+/** GCS could not be reached or kept answering 5xx/429 until the retries ran out, or the connector is out of room. */
 export class UnavailableError extends ConnectorError {
   constructor(message: string, options?: ErrorOptions) {
     super('unavailable', message, options);

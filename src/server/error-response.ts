@@ -1,9 +1,22 @@
 /**
- * Errors to HTTP: the protocol's status table, and the JSON body every error carries
- * (none on HEAD). The only place statuses for errors are chosen.
+ * Errors to HTTP: what a store failure means in the protocol, the protocol's status
+ * table, and the JSON body every error carries (none on HEAD). The only place where
+ * store errors become protocol errors and where statuses for errors are chosen.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConflictError, ConnectorError, InternalError, type ErrorCode } from '../errors.ts';
+import {
+  BadRequestError,
+  ConflictError,
+  ConnectorError,
+  DeadlineExceededError,
+  InternalError,
+  KeyNotFoundError,
+  PermissionDeniedError,
+  TooLargeError,
+  UnavailableError,
+  type ErrorCode,
+} from '../errors.ts';
+import { StoreError, type BackendFailure, type StoreErrorKind } from '../store/store-error.ts';
 
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   bad_request: 400,
@@ -20,10 +33,31 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   client_aborted: 499,
 };
 
-/** Any thrown value as a ConnectorError; what is not one already is a bug. */
+const PROTOCOL_ERROR_OF: Readonly<Record<StoreErrorKind, (message: string, options: ErrorOptions) => ConnectorError>> = {
+  not_found: (message, options) => new KeyNotFoundError(message, options),
+  exists: (message, options) => new ConflictError('exists', message, options),
+  changed: (message, options) => new ConflictError('generation_mismatch', message, options),
+  denied: (message, options) => new PermissionDeniedError(message, options),
+  refused: (message, options) => new BadRequestError(message, options),
+  too_large: (message, options) => new TooLargeError(message, options),
+  unavailable: (message, options) => new UnavailableError(message, options),
+  timeout: (message, options) => new DeadlineExceededError(message, options),
+  broken: (message, options) => new InternalError(message, options),
+};
+
+/**
+ * Any thrown value as a ConnectorError: a store error as the protocol error it means (its
+ * message kept, the store error as its cause); what is neither is a bug.
+ */
 export function asConnectorError(error: unknown): ConnectorError {
   if (error instanceof ConnectorError) return error;
+  if (error instanceof StoreError) return PROTOCOL_ERROR_OF[error.kind](error.message, { cause: error });
   return new InternalError('internal error (logged by the connector)', { cause: error });
+}
+
+/** What the backend answered, when a store failure behind `error` came from it. */
+export function backendFailureOf(error: ConnectorError): BackendFailure | undefined {
+  return error.cause instanceof StoreError ? error.cause.backend : undefined;
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import type { ConnectorError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { STATUS_BY_CODE } from './error-response.ts';
+import { backendFailureOf, STATUS_BY_CODE } from './error-response.ts';
 
 export interface FailedAnswer {
   readonly op: string;
@@ -16,7 +16,7 @@ export interface FailedAnswer {
   /** The request path, without its query. */
   readonly path: string;
   readonly error: ConnectorError;
-  /** What was thrown, when it was not a ConnectorError (a bug). */
+  /** What was thrown: a store error, or a bug's own error. */
   readonly thrown: unknown;
   readonly ms: number;
 }
@@ -39,9 +39,9 @@ export class FailureLog {
   note(answer: FailedAnswer): void {
     const { error } = answer;
     const status = STATUS_BY_CODE[error.code];
-    const notCallersFault = status >= 500 || (error.backend !== undefined && status !== 404 && status !== 409);
+    const backend = backendFailureOf(error);
+    const notCallersFault = status >= 500 || (backend !== undefined && status !== 404 && status !== 409);
     if (!notCallersFault || !this.#admit()) return;
-    const backend = error.backend;
     const fields = {
       op: answer.op,
       method: answer.method,

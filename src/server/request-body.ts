@@ -19,7 +19,7 @@
  * grows past the limit throws, so the store never finalizes it.
  */
 import { createHash, hash, type Hash } from 'node:crypto';
-import { BadRequestError, ConnectorError, InternalError, TooLargeError } from '../errors.ts';
+import { BadRequestError, ClientAbortedError, ConnectorError, InternalError, TooLargeError } from '../errors.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 import { UPLOAD_CHUNK_UNIT, type BodyChunk, type UploadBody } from '../store/object-store.ts';
 import { BufferPool } from '../buffer-pool.ts';
@@ -228,7 +228,9 @@ class BodyReader {
       step = await this.#source.next();
     } catch (error) {
       if (error instanceof ConnectorError) throw error;
-      throw new BadRequestError(`request body was cut short after ${this.total} bytes (${error instanceof Error ? error.message : String(error)}); nothing was stored`);
+      // The request stream fails only when its connection goes (closed, reset, or cut by
+      // the HTTP parser, which answers a malformed body itself): nobody waits for an answer.
+      throw new ClientAbortedError(`request body was cut short after ${this.total} bytes (${error instanceof Error ? error.message : String(error)}); nothing was stored`);
     }
     if (step.done === true) {
       const declared = this.#options.declaredLength;

@@ -9,6 +9,7 @@ import {
   PermissionDeniedError,
   UnsupportedAttributeError,
 } from '../errors.ts';
+import { isStoreError } from '../store/store-error.ts';
 import type { KeySpace, KeyTarget } from '../keys.ts';
 import { checkContentType } from './content-type.ts';
 import type { ListedObject, ObjectAttributes, ObjectDownload, ObjectStore, UploadBody } from '../store/object-store.ts';
@@ -94,7 +95,7 @@ export class StateService {
       this.#policy.observed(name, download.generation);
       return download;
     } catch (error) {
-      if (error instanceof KeyNotFoundError) this.#policy.observed(name, '0');
+      if (isStoreError(error, 'not_found')) this.#policy.observed(name, '0');
       throw error;
     }
   }
@@ -109,9 +110,9 @@ export class StateService {
       this.#policy.observed(name, attributes.generation);
       return attributes;
     } catch (error) {
-      if (!(error instanceof ConflictError)) throw error;
+      if (!isStoreError(error, 'exists', 'changed')) throw error;
       this.#policy.conflicted(name);
-      if (precondition.kind !== 'absent' && error.reason === 'exists') {
+      if (precondition.kind !== 'absent' && error.kind === 'exists') {
         throw new ConflictError('generation_mismatch', `"${key}" was created by another writer after it was read as absent; read it again and retry`);
       }
       throw error;
@@ -126,7 +127,7 @@ export class StateService {
     try {
       return { kind: 'file', attributes: await this.#store.stat(this.#keys.objectName(target.key)) };
     } catch (error) {
-      if (error instanceof KeyNotFoundError && await this.#hasEntriesUnder(`${target.key}/`)) return { kind: 'directory' };
+      if (isStoreError(error, 'not_found') && await this.#hasEntriesUnder(`${target.key}/`)) return { kind: 'directory' };
       throw error;
     }
   }
@@ -137,7 +138,7 @@ export class StateService {
       await this.#store.remove(name, ifGeneration);
       this.#policy.deleted(name);
     } catch (error) {
-      if (error instanceof ConflictError) this.#policy.conflicted(name);
+      if (isStoreError(error, 'exists', 'changed')) this.#policy.conflicted(name);
       throw error;
     }
   }

@@ -3,8 +3,8 @@
  * names (the prefix is already applied by `keys.ts`). The GCS implementation lives
  * in `store/gcs/`; an in-memory one, held to the same contract, in `store/memory/`.
  *
- * Failures are thrown as the errors of `../errors.ts` (KeyNotFoundError, ConflictError,
- * PermissionDeniedError, UnavailableError, DeadlineExceededError, ...).
+ * Failures are thrown as StoreErrors (`store-error.ts`): `not_found`, `exists`, `changed`,
+ * `denied`, `unavailable`, `timeout`, ...; the server maps them to the protocol's errors.
  */
 import type { Readable } from 'node:stream';
 

@@ -5,7 +5,6 @@
  * the in-memory store.
  */
 import type { Config } from '../config.ts';
-import { ConnectorError } from '../errors.ts';
 import { KeySpace } from '../keys.ts';
 import type { Logger } from '../log.ts';
 import { MemoryBudget } from '../memory-budget.ts';
@@ -15,6 +14,7 @@ import { opsRoute } from '../server/router.ts';
 import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, SocketPathError } from '../server/socket-listener.ts';
 import { BackendHealth } from '../store/backend-health.ts';
 import type { ObjectStore } from '../store/object-store.ts';
+import { StoreError } from '../store/store-error.ts';
 import { createGcsStore } from './gcs-store.ts';
 import { openReadCache } from './read-cache.ts';
 import { buildRouteContext } from './route-context.ts';
@@ -63,7 +63,7 @@ export async function createConnector(config: Config, options: ConnectorOptions)
   const failed = async (what: string, error: unknown): Promise<never> => {
     await store.close();
     // A refusal or a file-system error is the operator's to fix; anything else is a bug.
-    if (error instanceof SocketPathError || error instanceof ConnectorError || (error as NodeJS.ErrnoException).code !== undefined) {
+    if (error instanceof SocketPathError || error instanceof StoreError || (error as NodeJS.ErrnoException).code !== undefined) {
       throw new StartupError(`${what}: ${(error as Error).message}`, { cause: error });
     }
     throw error;
@@ -114,7 +114,7 @@ function gcsStore(config: Config, metrics: ConnectorMetrics, logger: Logger, bud
       health.note(outcome);
     },
     onRetry: (op, error, attempt) => {
-      const reason = error instanceof ConnectorError ? error.code : 'unknown';
+      const reason = error instanceof StoreError ? error.kind : 'unknown';
       metrics.gcsRetries.inc({ op, reason });
       // The final failure, if the retries run out, is one WARNING line with the attempts (failure-log.ts).
       logger.debug(`retrying GCS ${op} after attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}`, { op, reason, attempt });

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { ConflictError, KeyNotFoundError } from '../../src/errors.ts';
+import { isStoreError, type StoreErrorKind } from '../../src/store/store-error.ts';
 import type { BodyChunk, ObjectStore, UploadBody } from '../../src/store/object-store.ts';
 
 export interface ContractStore {
@@ -63,9 +63,9 @@ async function write(store: ObjectStore, name: string, body: string | UploadBody
   return (await store.write(name, upload, { contentType: 'text/plain', ifGenerationMatch })).generation;
 }
 
-/** Rejects with a ConflictError of `reason`. */
-async function rejectsConflict(promise: Promise<unknown>, reason: ConflictError['reason']): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => error instanceof ConflictError && error.reason === reason);
+/** Rejects with a StoreError of `kind`. */
+async function rejectsWith(promise: Promise<unknown>, kind: StoreErrorKind): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => isStoreError(error, kind));
 }
 
 /** Registers the contract for the store `open` gives; each test works under its own name prefix. */
@@ -109,28 +109,28 @@ export function objectStoreContract(label: string, open: () => Promise<ContractS
       assert.ok(BigInt(second) > BigInt(first), `${second} > ${first}`);
     });
 
-    it('reading, stating or deleting a missing object is KeyNotFoundError', async () => {
+    it('reading, stating or deleting a missing object fails with not_found', async () => {
       const name = `${fresh()}missing`;
-      await assert.rejects(store.read(name), KeyNotFoundError);
-      await assert.rejects(store.stat(name), KeyNotFoundError);
-      await assert.rejects(store.remove(name), KeyNotFoundError);
+      await assert.rejects(store.read(name), (error: unknown) => isStoreError(error, 'not_found'));
+      await assert.rejects(store.stat(name), (error: unknown) => isStoreError(error, 'not_found'));
+      await assert.rejects(store.remove(name), (error: unknown) => isStoreError(error, 'not_found'));
     });
 
-    it('ifGenerationMatch 0 creates only what is absent: otherwise ConflictError "exists", the object unchanged', async () => {
+    it('ifGenerationMatch 0 creates only what is absent: otherwise "exists", the object unchanged', async () => {
       const name = `${fresh()}x`;
       await write(store, name, 'first', '0');
-      await rejectsConflict(write(store, name, 'second', '0'), 'exists');
+      await rejectsWith(write(store, name, 'second', '0'), 'exists');
       assert.equal((await readAll(store, name)).toString(), 'first');
     });
 
-    it('ifGenerationMatch writes only at that generation: otherwise ConflictError "generation_mismatch"', async () => {
+    it('ifGenerationMatch writes only at that generation: otherwise "changed"', async () => {
       const name = `${fresh()}c`;
       const first = await write(store, name, 'v1');
       const second = await write(store, name, 'v2', first);
-      await rejectsConflict(write(store, name, 'v3', first), 'generation_mismatch');
+      await rejectsWith(write(store, name, 'v3', first), 'changed');
       assert.equal((await readAll(store, name)).toString(), 'v2');
       assert.equal((await store.stat(name)).generation, second);
-      await rejectsConflict(write(store, `${fresh()}absent`, 'v1', '12345'), 'generation_mismatch');
+      await rejectsWith(write(store, `${fresh()}absent`, 'v1', '12345'), 'changed');
     });
 
     it('a chunked body is stored whole once its last chunk is in, each chunk handed back', async () => {
@@ -147,7 +147,7 @@ export function objectStoreContract(label: string, open: () => Promise<ContractS
     it('a chunked body under a failed condition stores nothing', async () => {
       const name = `${fresh()}held`;
       await write(store, name, 'kept');
-      await rejectsConflict(store.write(name, chunkedBody(Buffer.alloc(300 * 1024, 1), 256 * 1024), { contentType: 'text/plain', ifGenerationMatch: '0' }), 'exists');
+      await rejectsWith(store.write(name, chunkedBody(Buffer.alloc(300 * 1024, 1), 256 * 1024), { contentType: 'text/plain', ifGenerationMatch: '0' }), 'exists');
       assert.equal((await readAll(store, name)).toString(), 'kept');
     });
 
@@ -173,13 +173,13 @@ export function objectStoreContract(label: string, open: () => Promise<ContractS
       const first = await write(store, name, 'one');
       const second = await write(store, name, 'two');
       if (subject.deleteConditionIgnored === undefined) {
-        await rejectsConflict(store.remove(name, first), 'generation_mismatch');
+        await rejectsWith(store.remove(name, first), 'changed');
         assert.equal((await readAll(store, name)).toString(), 'two');
       } else {
         t.diagnostic(`not shown here: ${subject.deleteConditionIgnored}`);
       }
       await store.remove(name, second);
-      await assert.rejects(store.stat(name), KeyNotFoundError);
+      await assert.rejects(store.stat(name), (error: unknown) => isStoreError(error, 'not_found'));
     });
 
     it('list: recursive under a prefix, in name order, with sizes', async () => {

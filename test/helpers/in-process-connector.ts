@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { KeyNotFoundError } from '../../src/errors.ts';
+import { isStoreError } from '../../src/store/store-error.ts';
 import { createLogger } from '../../src/log.ts';
 import { readToEnd } from '../../src/read-to-end.ts';
 import type { MemoryBudget } from '../../src/memory-budget.ts';
@@ -109,7 +109,7 @@ export async function getObject(store: ObjectStore, name: string): Promise<Buffe
   try {
     return await readToEnd((await store.read(name)).body);
   } catch (error) {
-    if (error instanceof KeyNotFoundError) return undefined;
+    if (isStoreError(error, 'not_found')) return undefined;
     throw error;
   }
 }

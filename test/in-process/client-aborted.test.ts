@@ -1,5 +1,5 @@
 /**
- * A client that leaves mid-answer is neither a bad request nor a connector failure: it is
+ * A client that leaves before its answer is neither a bad request nor a connector failure: it is
  * counted as `client_aborted` and the connector serves on.
  */
 import assert from 'node:assert/strict';
@@ -29,6 +29,26 @@ describe('a client that leaves', () => {
       assert.match(metrics, /asya_state_errors_total\{code="client_aborted"\} 1/);
       assert.doesNotMatch(metrics, /asya_state_errors_total\{code="(bad_request|internal_error)"\}/);
       assert.equal((await request(c.socketPath, '/keys/?prefix=l/&limit=1')).status, 200, 'and serves on');
+    });
+  });
+
+  it('mid-body is counted as client_aborted, and nothing is stored', async () => {
+    const store = new MemoryObjectStore('memory');
+    await withInProcess({ variant: 'cas', store }, async (c) => {
+      await new Promise<void>((resolve) => {
+        const socket = connect({ path: c.socketPath }, () => {
+          socket.write('PUT /keys/cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n');
+          socket.write(Buffer.alloc(300_000, 1), () => { socket.destroy(); resolve(); });
+        });
+      });
+      let metrics = '';
+      for (let i = 0; i < 50 && !/asya_state_errors_total\{code="client_aborted"\} 1/.test(metrics); i++) {
+        await sleep(20);
+        metrics = (await request(c.socketPath, '/metrics')).text();
+      }
+      assert.match(metrics, /asya_state_errors_total\{code="client_aborted"\} 1/);
+      assert.doesNotMatch(metrics, /asya_state_errors_total\{code="(bad_request|internal_error)"\}/);
+      assert.equal((await request(c.socketPath, '/keys/cut.bin')).status, 404, 'nothing stored');
     });
   });
 });

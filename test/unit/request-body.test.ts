@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BadRequestError, InternalError, TooLargeError, UnavailableError } from '../../src/errors.ts';
+import { BadRequestError, ClientAbortedError, InternalError, TooLargeError, UnavailableError } from '../../src/errors.ts';
 import { MemoryBudget } from '../../src/memory-budget.ts';
 import { chunkForBudget, receiveBody, type BodyOptions, type ReceivedBody } from '../../src/server/request-body.ts';
 import type { BodyChunk, UploadBody } from '../../src/store/object-store.ts';
@@ -165,7 +165,7 @@ describe('receiveBody', () => {
     received.release();
   });
 
-  it('refuses a body shorter than its Content-Length, one over the limit, and one whose stream fails', async () => {
+  it('refuses a body shorter than its Content-Length and one over the limit; a body whose stream fails is the client gone', async () => {
     await assert.rejects(receiveBody(pieces('abcde'), options({ declaredLength: 7 })), (error: unknown) =>
       error instanceof BadRequestError && /ended after 5 of 7 bytes/.test(error.message));
     await assert.rejects(receiveBody(pieces('x'.repeat(600), 'y'.repeat(600)), options({ chunkBytes: 2048, budget: new MemoryBudget(4096) })), TooLargeError);
@@ -174,7 +174,7 @@ describe('receiveBody', () => {
       throw new Error('socket hang up');
     }
     await assert.rejects(receiveBody(failing(), options()), (error: unknown) =>
-      error instanceof BadRequestError && /cut short after 3 bytes \(socket hang up\)/.test(error.message));
+      error instanceof ClientAbortedError && /cut short after 3 bytes \(socket hang up\)/.test(error.message));
   });
 
   it('copies the chunks of a streamed body into one reused buffer when each is handed back before the next', async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { BadRequestError, UnavailableError } from '../../src/errors.ts';
 import { resumingBody, type ResumeOptions } from '../../src/store/gcs/resumed-download.ts';
+import { isStoreError, StoreError } from '../../src/store/store-error.ts';
 
 const OBJECT = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
 
@@ -20,7 +20,7 @@ function options(resumes: (offset: number) => Readable, asked: number[], size: n
     size,
     retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
     target: 'gs://b/o',
-    mapError: (error) => (error instanceof UnavailableError || error instanceof BadRequestError ? error : new UnavailableError(String(error))),
+    mapError: (error) => (error instanceof StoreError ? error : new StoreError('unavailable', String(error))),
     resumeAt: async (offset) => { asked.push(offset); return resumes(offset); },
     onResume: () => undefined,
   };
@@ -51,14 +51,14 @@ describe('resumingBody', () => {
   it('gives up after maxAttempts breaks in a row without a byte, with the error', async () => {
     const asked: number[] = [];
     const body = resumingBody(source(0, 100), options((offset) => source(offset, 0), asked));
-    await assert.rejects(readAll(body), UnavailableError);
+    await assert.rejects(readAll(body), (error: unknown) => isStoreError(error, 'unavailable'));
     assert.deepEqual(asked, [100, 100], 'two resumes, then the third break in a row is final');
   });
 
   it('does not resume an error that is not transient', async () => {
     const asked: number[] = [];
-    const body = resumingBody(source(0, 100, new BadRequestError('refused')), options((offset) => source(offset), asked));
-    await assert.rejects(readAll(body), BadRequestError);
+    const body = resumingBody(source(0, 100, new StoreError('refused', 'refused')), options((offset) => source(offset), asked));
+    await assert.rejects(readAll(body), (error: unknown) => isStoreError(error, 'refused'));
     assert.deepEqual(asked, []);
   });
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BadRequestError, DeadlineExceededError, UnavailableError } from '../../src/errors.ts';
 import { fullJitterDelay } from '../../src/backoff.ts';
 import { withRetries } from '../../src/store/gcs/retry.ts';
+import { isStoreError, StoreError } from '../../src/store/store-error.ts';
 
 const policy = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 4 };
 
@@ -22,7 +22,7 @@ describe('withRetries', () => {
     const retried: number[] = [];
     const value = await withRetries(policy, Date.now() + 5000, async () => {
       calls += 1;
-      if (calls < 3) throw new UnavailableError('flaky');
+      if (calls < 3) throw new StoreError('unavailable', 'flaky');
       return 'ok';
     }, (_error, attempt) => retried.push(attempt));
     assert.equal(value, 'ok');
@@ -33,8 +33,8 @@ describe('withRetries', () => {
     let calls = 0;
     await assert.rejects(withRetries(policy, Date.now() + 5000, async () => {
       calls += 1;
-      throw new BadRequestError('no');
-    }, () => {}), BadRequestError);
+      throw new StoreError('refused', 'no');
+    }, () => {}), (error: unknown) => isStoreError(error, 'refused'));
     assert.equal(calls, 1);
   });
 
@@ -42,11 +42,26 @@ describe('withRetries', () => {
     let calls = 0;
     await assert.rejects(withRetries(policy, Date.now() + 5000, async () => {
       calls += 1;
-      throw new UnavailableError(`attempt ${calls}`);
+      throw new StoreError('unavailable', `attempt ${calls}`);
     }, () => {}), /attempt 4/);
   });
 
+  it('says how many attempts the final failure took, in a new error: the one caught is left as it was', async () => {
+    const thrown: StoreError[] = [];
+    const backend = { target: 'gs://b/o', status: 503, reason: 'backendError' };
+    const final = await withRetries(policy, Date.now() + 5000, async () => {
+      const error = new StoreError('unavailable', `attempt ${thrown.length + 1}`, { backend });
+      thrown.push(error);
+      throw error;
+    }, () => {}).catch((error: unknown) => error);
+    assert.ok(isStoreError(final, 'unavailable'));
+    assert.equal(final.message, 'attempt 4');
+    assert.deepEqual(final.backend, { ...backend, attempts: 4 });
+    assert.equal(thrown.length, 4);
+    assert.ok(thrown.every((error) => error.backend === backend && error.backend.attempts === undefined));
+  });
+
   it('never starts past the deadline', async () => {
-    await assert.rejects(withRetries(policy, Date.now() - 1, async () => 'never', () => {}), DeadlineExceededError);
+    await assert.rejects(withRetries(policy, Date.now() - 1, async () => 'never', () => {}), (error: unknown) => isStoreError(error, 'timeout'));
   });
 });

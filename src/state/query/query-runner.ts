@@ -8,13 +8,14 @@
  * what the documents need.
  */
 import { isUtf8 } from 'node:buffer';
-import { BadRequestError, KeyNotFoundError, TooLargeError } from '../../errors.ts';
+import { BadRequestError, TooLargeError } from '../../errors.ts';
 import { collectAfterLargeParse } from '../../large-parse-collection.ts';
 import { documentCost, keptRowCost, LISTING_PAGE_NAMES, listedFileCost, listingCost, queryListingCost } from '../../memory-costs.ts';
 import type { ListedFile, StateService } from '../state-service.ts';
 import { collate, fieldValue } from './json-values.ts';
 import type { QueryPlan, SortKey } from './query-plan.ts';
 import { readToEnd } from '../../read-to-end.ts';
+import { isStoreError } from '../../store/store-error.ts';
 
 /** A prefix with more files than this is refused (as Asya does). */
 export const MAX_QUERY_FILES = 10_000;
@@ -232,7 +233,7 @@ class QueryRun {
     try {
       download = await this.#service.read(file.key);
     } catch (error) {
-      if (!(error instanceof KeyNotFoundError)) throw error;
+      if (!isStoreError(error, 'not_found')) throw error;
       this.skipped++;
       return undefined;
     }

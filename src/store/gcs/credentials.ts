@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { GoogleAuth } from 'google-auth-library';
-import { PermissionDeniedError, UnavailableError } from '../../errors.ts';
+import { StoreError } from '../store-error.ts';
 import { MetadataTokenSource } from './metadata-token.ts';
 
 const SCOPE = 'https://www.googleapis.com/auth/devstorage.read_write';
@@ -85,7 +85,7 @@ export function createCredentials(options: CredentialsOptions): Credentials {
         const headers = await (await googleAuth()).getRequestHeaders();
         return headers.get('authorization') ?? undefined;
       } catch (error) {
-        throw new UnavailableError(`could not get GCS credentials: ${describe(error)}`, { cause: error });
+        throw new StoreError('unavailable', `could not get GCS credentials: ${describe(error)}`, { cause: error });
       }
     },
     // google-auth-library refreshes its own tokens by their expiry; the metadata source is ours.
@@ -111,8 +111,8 @@ export function createCredentials(options: CredentialsOptions): Credentials {
   };
 }
 
-function cannotSign(error: unknown): PermissionDeniedError {
-  return new PermissionDeniedError(
+function cannotSign(error: unknown): StoreError {
+  return new StoreError('denied',
     `cannot sign URLs: ${describe(error)}. Signing needs service-account credentials: a key file ` +
       '(GOOGLE_APPLICATION_CREDENTIALS), or with Workload Identity the iam.serviceAccounts.signBlob ' +
       'permission (roles/iam.serviceAccountTokenCreator) on the service account itself',

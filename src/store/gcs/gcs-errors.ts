@@ -1,19 +1,11 @@
 /**
- * The one place where GCS answers and transport failures become connector errors.
+ * The one place where GCS answers and transport failures become store errors, each
+ * carrying what GCS said (status, reason) for the operator's log line.
  *
- * Transient failures come out as UnavailableError or DeadlineExceededError, and only
- * those are retried (see retry.ts); everything else is final.
+ * Transient failures come out as `unavailable` or `timeout`, and only those are retried
+ * (see retry.ts); everything else is final.
  */
-import {
-  BadRequestError,
-  ConflictError,
-  ConnectorError,
-  DeadlineExceededError,
-  KeyNotFoundError,
-  PermissionDeniedError,
-  TooLargeError,
-  UnavailableError,
-} from '../../errors.ts';
+import { StoreError, type BackendFailure } from '../store-error.ts';
 
 /** What a failed GCS call was about, for the wording of the error. */
 export interface GcsCallContext {
@@ -35,71 +27,66 @@ export function gcsErrorDetails(body: string): { message: string; reason: string
   return { message: body.trim().slice(0, 200) || 'no message', reason: undefined };
 }
 
-/** Maps an HTTP error status from GCS to the connector error it means, carrying what GCS said. */
-export function errorFromStatus(status: number, details: { message: string; reason: string | undefined }, context: GcsCallContext): ConnectorError {
-  const error = statusError(status, details.message, context);
-  error.backend = { target: context.target, status, reason: details.reason };
-  return error;
-}
-
-function statusError(status: number, gcsMessage: string, context: GcsCallContext): ConnectorError {
+/** Maps an HTTP error status from GCS to the store error it means, carrying what GCS said. */
+export function errorFromStatus(status: number, details: { message: string; reason: string | undefined }, context: GcsCallContext): StoreError {
+  const backend: BackendFailure = { target: context.target, status, reason: details.reason };
+  const gcsMessage = details.message;
   const target = context.target;
+  const error = (kind: StoreError['kind'], message: string): StoreError => new StoreError(kind, message, { backend });
   switch (status) {
     case 400:
       // GCS verified the MD5 we sent and the bytes it received differ: corrupted in
       // transit. Nothing was stored, and the connector still holds the body, so a retry is safe.
       if (/hash/i.test(gcsMessage) && /match/i.test(gcsMessage)) {
-        return new UnavailableError(`GCS received corrupted bytes for ${target} (checksum mismatch): ${gcsMessage}`);
+        return error('unavailable', `GCS received corrupted bytes for ${target} (checksum mismatch): ${gcsMessage}`);
       }
-      return new BadRequestError(`GCS refused the request for ${target}: ${gcsMessage}`);
+      return error('refused', `GCS refused the request for ${target}: ${gcsMessage}`);
     case 401:
     case 403:
-      return new PermissionDeniedError(
+      return error('denied',
         `GCS refused the credentials for ${target} (HTTP ${status}): ${gcsMessage}. ` +
           'The service account needs roles/storage.objectUser on the bucket.',
       );
     case 404:
       if (/bucket/i.test(gcsMessage)) {
-        return new UnavailableError(`bucket of ${target} does not exist (the connector never creates buckets): ${gcsMessage}`);
+        return error('unavailable', `bucket of ${target} does not exist (the connector never creates buckets): ${gcsMessage}`);
       }
-      return new KeyNotFoundError(`no object ${target}`);
+      return error('not_found', `no object ${target}`);
     case 408:
-      return new DeadlineExceededError(`GCS timed out the request for ${target} (HTTP 408)`);
+      return error('timeout', `GCS timed out the request for ${target} (HTTP 408)`);
     case 409:
     case 412:
       return context.ifGenerationMatch === '0'
-        ? new ConflictError('exists', `${target} already exists (exclusive create)`)
-        : new ConflictError(
-          'generation_mismatch',
+        ? error('exists', `${target} already exists (exclusive create)`)
+        : error(
+          'changed',
           `${target} changed since generation ${context.ifGenerationMatch ?? '(unknown)'} was read; read it again and retry`,
         );
     case 413:
-      return new TooLargeError(`GCS refused the size of ${target}: ${gcsMessage}`);
+      return error('too_large', `GCS refused the size of ${target}: ${gcsMessage}`);
     case 429:
-      return new UnavailableError(`GCS rate-limited requests for ${target} (HTTP 429)`);
+      return error('unavailable', `GCS rate-limited requests for ${target} (HTTP 429)`);
     default:
-      return new UnavailableError(`GCS answered HTTP ${status} for ${target}: ${gcsMessage}`);
+      return error('unavailable', `GCS answered HTTP ${status} for ${target}: ${gcsMessage}`);
   }
 }
 
 const TRANSPORT_TIMEOUT_CODES = new Set(['ETIMEDOUT']);
 
-/** Maps an error thrown while talking to GCS (no HTTP answer) to a connector error. */
-export function errorFromTransport(error: unknown, context: GcsCallContext): ConnectorError {
-  if (error instanceof ConnectorError) {
-    error.backend ??= { target: context.target, status: undefined, reason: error.code };
-    return error;
+/**
+ * Maps an error thrown while talking to GCS (no HTTP answer) to a store error. A store
+ * error already (a deadline, the credentials) is kept, or re-made with the call's target
+ * when it has none.
+ */
+export function errorFromTransport(error: unknown, context: GcsCallContext): StoreError {
+  if (error instanceof StoreError) {
+    if (error.backend !== undefined) return error;
+    return new StoreError(error.kind, error.message, { cause: error.cause, backend: { target: context.target, status: undefined, reason: error.kind } });
   }
   const code = (error as { code?: unknown } | undefined)?.code;
   const detail = error instanceof Error ? error.message : String(error);
-  const mapped = typeof code === 'string' && TRANSPORT_TIMEOUT_CODES.has(code)
-    ? new DeadlineExceededError(`GCS did not answer in time for ${context.target} (${code})`, { cause: error })
-    : new UnavailableError(`GCS unreachable for ${context.target}: ${typeof code === 'string' ? `${code} ` : ''}${detail}`, { cause: error });
-  mapped.backend = { target: context.target, status: undefined, reason: typeof code === 'string' ? code : undefined };
-  return mapped;
-}
-
-/** True for failures worth another attempt: the backend may answer differently next time. */
-export function isTransient(error: unknown): boolean {
-  return error instanceof UnavailableError || error instanceof DeadlineExceededError;
+  const backend: BackendFailure = { target: context.target, status: undefined, reason: typeof code === 'string' ? code : undefined };
+  return typeof code === 'string' && TRANSPORT_TIMEOUT_CODES.has(code)
+    ? new StoreError('timeout', `GCS did not answer in time for ${context.target} (${code})`, { cause: error, backend })
+    : new StoreError('unavailable', `GCS unreachable for ${context.target}: ${typeof code === 'string' ? `${code} ` : ''}${detail}`, { cause: error, backend });
 }

@@ -1,7 +1,7 @@
 /**
  * HTTP to the GCS JSON API: one keep-alive agent (node:https, or node:http for an
  * emulator), the credentials' Authorization header on every request, and failures turned
- * into connector errors (gcs-errors.ts). Knows nothing of objects or retries;
+ * into store errors (gcs-errors.ts). Knows nothing of objects or retries;
  * gcs-store.ts composes calls from it.
  *
  * Node's own HTTP client rather than undici: undici's import alone costs the process a
@@ -13,11 +13,11 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { ConnectorError } from '../../errors.ts';
 import { Agent as HttpAgent, request as httpRequest } from '../../node-http.ts';
 import type { Credentials } from './credentials.ts';
 import { errorFromStatus, errorFromTransport, gcsErrorDetails, type GcsCallContext } from './gcs-errors.ts';
 import { readToEnd } from '../../read-to-end.ts';
+import { StoreError } from '../store-error.ts';
 
 export interface GcsCall {
   /** Operation name for metrics (`read`, `stat`, `write`, ...). */
@@ -104,7 +104,7 @@ export class GcsHttp {
       return answerOf(response, call);
     } catch (error) {
       const mapped = errorFromTransport(error, call.context);
-      this.#options.onOutcome(call.op, mapped.code, (performance.now() - started) / 1000);
+      this.#options.onOutcome(call.op, mapped.kind, (performance.now() - started) / 1000);
       throw mapped;
     }
   }
@@ -145,9 +145,9 @@ export class GcsHttp {
         req.destroy(Object.assign(new Error(`no bytes for ${this.#options.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
       });
       req.on('error', (error) => {
-        // An abort by the caller's deadline carries the connector error as its reason.
+        // An abort by the caller's deadline carries the store error as its reason.
         const reason: unknown = call.signal.reason;
-        reject(call.signal.aborted && reason instanceof ConnectorError ? reason : error);
+        reject(call.signal.aborted && reason instanceof StoreError ? reason : error);
       });
       if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
         req.end(body);

@@ -19,7 +19,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ConflictError, InternalError, KeyNotFoundError, UnavailableError } from '../../errors.ts';
 import type {
   BodyChunk,
   ListOptions,
@@ -40,6 +39,7 @@ import { resumingBody } from './resumed-download.ts';
 import { uploadChunked } from './resumable-upload.ts';
 import { withRetries, type AttemptInfo, type RetryPolicy } from './retry.ts';
 import { encodeRfc3986, signReadUrl } from './url-signer.ts';
+import { isStoreError, StoreError } from '../store-error.ts';
 
 /** Custom-metadata key carrying the id of the upload that wrote the object. */
 const UPLOAD_ID_KEY = 'asya-upload-id';
@@ -84,7 +84,7 @@ export class GcsObjectStore implements ObjectStore {
 
   async read(name: string): Promise<ObjectDownload> {
     const download = await this.#download(name, undefined);
-    if (download === undefined) throw new InternalError(`GCS answered 304 to an unconditional download of ${this.objectUrl(name)}`);
+    if (download === undefined) throw new StoreError('broken', `GCS answered 304 to an unconditional download of ${this.objectUrl(name)}`);
     return download;
   }
 
@@ -108,7 +108,7 @@ export class GcsObjectStore implements ObjectStore {
         const generation = header(answer.headers, 'x-goog-generation');
         if (generation === undefined) {
           answer.body.destroy();
-          throw new InternalError(`GCS answered the download of ${context.target} without x-goog-generation`);
+          throw new StoreError('broken', `GCS answered the download of ${context.target} without x-goog-generation`);
         }
         const length = header(answer.headers, 'content-length');
         const size = length === undefined ? undefined : Number(length);
@@ -178,7 +178,7 @@ export class GcsObjectStore implements ObjectStore {
         }
         if (length !== expected) {
           answer.body.destroy();
-          throw new UnavailableError(`GCS answered other than ${expected} bytes for bytes ${start}-${end} of ${context.target}`);
+          throw new StoreError('unavailable', `GCS answered other than ${expected} bytes for bytes ${start}-${end} of ${context.target}`);
         }
       } catch (error) {
         // A stopped download is not retried; a transfer cut mid-range is.
@@ -209,7 +209,7 @@ export class GcsObjectStore implements ObjectStore {
 
   /** A body of one chunk: one multipart request, sent again whole on a retry. */
   async #writeWhole(name: string, only: BodyChunk, contentType: string, query: string, context: GcsCallContext): Promise<ObjectAttributes> {
-    if (only.md5Base64 === undefined) throw new InternalError(`the body for ${context.target} came without its MD5`);
+    if (only.md5Base64 === undefined) throw new StoreError('broken', `the body for ${context.target} came without its MD5`);
     const metadata: UploadMetadata = { name, contentType, md5Hash: only.md5Base64, metadata: { [UPLOAD_ID_KEY]: randomUUID() } };
     return this.#landedOnce(metadata, (noteRetry) =>
       this.#retrying('write', this.#deadline(), ({ deadline }) => this.#multipartUpload(only, metadata, query, context, deadline), noteRetry));
@@ -232,7 +232,7 @@ export class GcsObjectStore implements ObjectStore {
    * failures are retried, so a retry means an earlier attempt may have reached GCS and lost
    * only its answer; a conditional retry then meets 412 although the write landed. The
    * object is read back: if it carries our upload id and MD5, the write succeeded. If the
-   * read-back fails too, the outcome is unknown, which is a 503, not a conflict: a conflict
+   * read-back fails too, the outcome is unknown: `unavailable`, not a conflict, which
    * would tell the caller another writer got in.
    */
   async #landedOnce(metadata: UploadMetadata, write: (noteRetry: () => void) => Promise<GcsObjectResource>): Promise<ObjectAttributes> {
@@ -240,16 +240,17 @@ export class GcsObjectStore implements ObjectStore {
     try {
       return attributesOf(await write(() => { retries += 1; }));
     } catch (error) {
-      if (!(error instanceof ConflictError) || retries === 0) throw error;
+      if (!isStoreError(error, 'exists', 'changed') || retries === 0) throw error;
       let current: GcsObjectResource | undefined;
       try {
         current = await this.#statResource(metadata.name);
       } catch (readBack) {
-        if (!(readBack instanceof KeyNotFoundError)) {
-          throw new UnavailableError(
+        if (!isStoreError(readBack, 'not_found')) {
+          throw new StoreError(
+            'unavailable',
             `an attempt to write ${this.objectUrl(metadata.name)} may have landed with its answer lost, and reading it back failed ` +
               `(${readBack instanceof Error ? readBack.message : String(readBack)}); read the key to see which version it holds`,
-            { cause: readBack },
+            { cause: readBack, backend: isStoreError(readBack) ? readBack.backend : undefined },
           );
         }
       }
@@ -290,7 +291,7 @@ export class GcsObjectStore implements ObjectStore {
         return await this.#listPage(options, pageSize);
       } catch (error) {
         if (!(error instanceof AnswerTooLargeError)) throw error;
-        if (pageSize === 1) throw new UnavailableError(`${error.message}, even for one name; the listing cannot be held`);
+        if (pageSize === 1) throw new StoreError('unavailable', `${error.message}, even for one name; the listing cannot be held`);
       }
     }
   }
@@ -336,8 +337,8 @@ export class GcsObjectStore implements ObjectStore {
         undefined, undefined, Date.now() + timeoutMs);
     } catch (error) {
       // Listing answers 404 only when the bucket itself is missing.
-      if (error instanceof KeyNotFoundError) {
-        throw new UnavailableError(`bucket gs://${this.#options.bucket} does not exist; create it first (the connector never creates buckets)`);
+      if (isStoreError(error, 'not_found')) {
+        throw new StoreError('unavailable', `bucket gs://${this.#options.bucket} does not exist; create it first (the connector never creates buckets)`);
       }
       throw error;
     }

@@ -1,5 +1,5 @@
 /** GCS's object resource as the connector asks for it, and what the connector keeps of it. */
-import { InternalError } from '../../errors.ts';
+import { StoreError } from '../store-error.ts';
 import type { ObjectAttributes } from '../object-store.ts';
 
 /** The fields every object answer is trimmed to (`fields=`). */
@@ -19,7 +19,7 @@ export interface GcsObjectResource {
 
 export function attributesOf(resource: GcsObjectResource): ObjectAttributes {
   if (resource.name === undefined || resource.generation === undefined) {
-    throw new InternalError('GCS answered an object without its name or generation');
+    throw new StoreError('broken', 'GCS answered an object without its name or generation');
   }
   return {
     name: resource.name,

@@ -17,7 +17,7 @@
 import { Readable } from 'node:stream';
 import { BufferPool } from '../../buffer-pool.ts';
 import { rangeCost } from '../../memory-costs.ts';
-import { UnavailableError } from '../../errors.ts';
+import { StoreError } from '../store-error.ts';
 
 /** Size of the copies a range is written out in. */
 const PIECE_BYTES = 64 * 1024;
@@ -128,5 +128,5 @@ async function* firstRange(first: Readable, limit: number, startRanges: () => vo
     }
     if (sent === limit) return;
   }
-  throw new UnavailableError(`GCS ended the download after ${sent} bytes, before the first ${limit}`);
+  throw new StoreError('unavailable', `GCS ended the download after ${sent} bytes, before the first ${limit}`);
 }

@@ -13,7 +13,7 @@
  * is sent. Bytes GCS lost that the connector no longer holds cannot be sent again: the
  * upload then fails with 503 and nothing is stored.
  */
-import { InternalError, UnavailableError } from '../../errors.ts';
+import { StoreError } from '../store-error.ts';
 import type { BodyChunk, UploadBody } from '../object-store.ts';
 import { deadlineTimer } from './attempt-timer.ts';
 import type { GcsCallContext } from './gcs-errors.ts';
@@ -63,7 +63,7 @@ export async function uploadChunked(options: SessionOptions, start: SessionStart
       const sending = sendChunk(options, session, body.declaredSize, chunk).finally(() => { body.done(chunk); });
       if (chunk.last) {
         const resource = await sending;
-        if (resource === undefined) throw new InternalError(`GCS did not finalize ${options.context.target} on its last chunk`);
+        if (resource === undefined) throw new StoreError('broken', `GCS did not finalize ${options.context.target} on its last chunk`);
         return resource;
       }
       previous = sending;
@@ -90,7 +90,7 @@ async function openSession(options: SessionOptions, start: SessionStart, declare
       if (answer.status !== 200 && answer.status !== 201) await options.http.fail(answer, call);
       await answer.dump();
       const location = answer.headers.location;
-      if (location === undefined) throw new UnavailableError(`GCS opened an upload session for ${options.context.target} without its URL`);
+      if (location === undefined) throw new StoreError('unavailable', `GCS opened an upload session for ${options.context.target} without its URL`);
       // The session URL is on the API host; it goes through the same connection pool.
       const url = new URL(location, options.http.origin);
       return `${url.pathname}${url.search}`;
@@ -119,13 +119,13 @@ async function sendChunk(options: SessionOptions, session: string, declaredSize:
       const answer = await putRange(options, session, chunk, from, total, deadline);
       if (!('persisted' in answer)) return answer;
       // GCS may persist less than it was sent; the rest goes again.
-      if (answer.persisted <= from) throw new UnavailableError(`GCS took none of the bytes from ${from} of ${options.context.target}; resuming`);
+      if (answer.persisted <= from) throw new StoreError('unavailable', `GCS took none of the bytes from ${from} of ${options.context.target}; resuming`);
       from = Math.min(answer.persisted, end);
     }
   }, options.onRetry);
-  if ('lost' in state) throw new UnavailableError(`${state.lost} for ${options.context.target}; the upload cannot go on and nothing was stored`);
+  if ('lost' in state) throw new StoreError('unavailable', `${state.lost} for ${options.context.target}; the upload cannot go on and nothing was stored`);
   if ('resource' in state) {
-    if (!chunk.last) throw new InternalError(`GCS finalized ${options.context.target} before its last chunk`);
+    if (!chunk.last) throw new StoreError('broken', `GCS finalized ${options.context.target} before its last chunk`);
     return state.resource;
   }
   return undefined;

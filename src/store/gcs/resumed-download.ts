@@ -12,15 +12,14 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fullJitterDelay } from '../../backoff.ts';
-import { UnavailableError } from '../../errors.ts';
-import { isTransient } from './gcs-errors.ts';
+import { isTransient, StoreError } from '../store-error.ts';
 import type { RetryPolicy } from './retry.ts';
 
 export interface ResumeOptions {
   /** The object's length when GCS said it; a body ending before it is a break. */
   readonly size: number | undefined;
   readonly retry: RetryPolicy;
-  /** Maps what the stream threw to a connector error (transient ones are resumed). */
+  /** Maps what the stream threw to a store error (transient ones are resumed). */
   readonly mapError: (error: unknown) => unknown;
   /** The body from byte `offset` to the end, of the generation the download started with. */
   readonly resumeAt: (offset: number) => Promise<Readable>;
@@ -59,14 +58,14 @@ export function resumingBody(first: Readable, options: ResumeOptions): Readable 
     const onEnd = (): void => {
       detach();
       if (options.size === undefined || received >= options.size) body.push(null);
-      else void broke(new UnavailableError(`GCS ended the download of ${options.target} after ${received} of ${options.size} bytes`));
+      else void broke(new StoreError('unavailable', `GCS ended the download of ${options.target} after ${received} of ${options.size} bytes`));
     };
     const onError = (error: Error): void => {
       detach();
       void broke(error);
     };
     // A connection closed before the end, with no error: a break all the same.
-    const onClose = (): void => { onError(new UnavailableError(`GCS closed the download of ${options.target} after ${received} bytes`)); };
+    const onClose = (): void => { onError(new StoreError('unavailable', `GCS closed the download of ${options.target} after ${received} bytes`)); };
     stream.on('data', onData);
     stream.once('end', onEnd);
     stream.once('error', onError);

@@ -7,8 +7,7 @@
  */
 import { fullJitterDelay } from '../../backoff.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConnectorError, DeadlineExceededError } from '../../errors.ts';
-import { isTransient } from './gcs-errors.ts';
+import { isTransient, StoreError } from '../store-error.ts';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -38,7 +37,7 @@ export async function withRetries<T>(
   random: () => number = Math.random,
 ): Promise<T> {
   for (let n = 1; ; n++) {
-    if (Date.now() >= deadline) throw new DeadlineExceededError('GCS did not answer within the deadline');
+    if (Date.now() >= deadline) throw new StoreError('timeout', 'GCS did not answer within the deadline');
     try {
       return await attempt({ attempt: n, deadline });
     } catch (error) {
@@ -51,8 +50,7 @@ export async function withRetries<T>(
   }
 }
 
-/** Records on a GCS failure how many attempts it took, for the log line. */
+/** The final failure, saying how many attempts it took, for the log line. */
 function withAttempts(error: unknown, attempts: number): unknown {
-  if (error instanceof ConnectorError && error.backend !== undefined) error.backend.attempts = attempts;
-  return error;
+  return error instanceof StoreError ? error.afterAttempts(attempts) : error;
 }

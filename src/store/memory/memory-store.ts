@@ -9,7 +9,7 @@
 /* eslint-disable @typescript-eslint/require-await -- the interface is asynchronous; an answer from memory has nothing to wait for, and `async` keeps a thrown error a rejection */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ConflictError, KeyNotFoundError, PermissionDeniedError } from '../../errors.ts';
+import { StoreError } from '../store-error.ts';
 import type { ListOptions, ListPage, ObjectAttributes, ObjectDownload, ObjectStore, UploadBody, WriteOptions } from '../object-store.ts';
 
 interface StoredObject {
@@ -68,7 +68,7 @@ export class MemoryObjectStore implements ObjectStore {
   async remove(name: string, ifGenerationMatch?: string): Promise<void> {
     const stored = this.#get(name);
     if (ifGenerationMatch !== undefined && stored.attributes.generation !== ifGenerationMatch) {
-      throw new ConflictError('generation_mismatch', `${this.objectUrl(name)} changed since generation ${ifGenerationMatch} was read; read it again and retry`);
+      throw new StoreError('changed', `${this.objectUrl(name)} changed since generation ${ifGenerationMatch} was read; read it again and retry`);
     }
     this.#objects.delete(name);
     this.#sortedNames = undefined;
@@ -103,7 +103,7 @@ export class MemoryObjectStore implements ObjectStore {
   }
 
   signedReadUrl(name: string): Promise<string> {
-    return Promise.reject(new PermissionDeniedError(`the in-memory store cannot sign a URL for ${this.objectUrl(name)}`));
+    return Promise.reject(new StoreError('denied', `the in-memory store cannot sign a URL for ${this.objectUrl(name)}`));
   }
 
   async probe(): Promise<void> {}
@@ -112,7 +112,7 @@ export class MemoryObjectStore implements ObjectStore {
 
   #get(name: string): StoredObject {
     const stored = this.#objects.get(name);
-    if (stored === undefined) throw new KeyNotFoundError(`no object ${this.objectUrl(name)}`);
+    if (stored === undefined) throw new StoreError('not_found', `no object ${this.objectUrl(name)}`);
     return stored;
   }
 
@@ -125,8 +125,8 @@ export class MemoryObjectStore implements ObjectStore {
     if (ifGenerationMatch === undefined) return;
     const current = this.#objects.get(name)?.attributes.generation ?? '0';
     if (current === ifGenerationMatch) return;
-    if (ifGenerationMatch === '0') throw new ConflictError('exists', `${this.objectUrl(name)} already exists (exclusive create)`);
-    throw new ConflictError('generation_mismatch', `${this.objectUrl(name)} changed since generation ${ifGenerationMatch} was read; read it again and retry`);
+    if (ifGenerationMatch === '0') throw new StoreError('exists', `${this.objectUrl(name)} already exists (exclusive create)`);
+    throw new StoreError('changed', `${this.objectUrl(name)} changed since generation ${ifGenerationMatch} was read; read it again and retry`);
   }
 
   #download(stored: StoredObject): ObjectDownload {

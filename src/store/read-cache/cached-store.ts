@@ -10,7 +10,7 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { KeyNotFoundError } from '../../errors.ts';
+import { isStoreError } from '../store-error.ts';
 import type { ListOptions, ListPage, ObjectAttributes, ObjectDownload, ObjectStore, UploadBody, WriteOptions } from '../object-store.ts';
 import type { CacheEntry, CacheIndex } from './cache-index.ts';
 
@@ -41,7 +41,7 @@ export class CachedObjectStore implements ObjectStore {
     try {
       fresh = await this.#inner.readIfChanged(name, entry.generation);
     } catch (error) {
-      if (error instanceof KeyNotFoundError) await this.#index.invalidate(name);
+      if (isStoreError(error, 'not_found')) await this.#index.invalidate(name);
       throw error;
     }
     if (fresh === undefined) {
