@@ -17,6 +17,7 @@ import { loadConfig } from '../src/config.ts';
 import { MemoryBudget } from '../src/memory-budget.ts';
 import { receiveBody } from '../src/server/request-body.ts';
 import { createGcsStore } from '../src/wiring/gcs-store.ts';
+import { UNOBSERVED } from '../src/store/gcs/gcs-observer.ts';
 import type { GcsObjectStore } from '../src/store/gcs/gcs-store.ts';
 import { startConnector, type Connector } from '../test/helpers/connector.ts';
 import { startEmulator } from '../test/helpers/emulator.ts';
@@ -71,7 +72,7 @@ const log = (line: string): void => { console.log(line); };
 
 function directStore(origin: string, bucket: string): GcsObjectStore {
   const config = loadConfig({ CONNECTOR_SOCKET: '/tmp/unused.sock', STATE_BUCKET: bucket, STORAGE_EMULATOR_HOST: origin }, 'lww');
-  return createGcsStore(config, { onOutcome: () => undefined, onRetry: () => undefined });
+  return createGcsStore(config, UNOBSERVED);
 }
 
 /** Writes `bytes` of the pattern straight to the store, streamed in chunks as the connector streams a large PUT. */

@@ -15,7 +15,7 @@ import { claimSocketPath, closeGracefully, listenOnOpsPort, listenOnSocket, Sock
 import { BackendHealth } from '../store/backend-health.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { StoreError } from '../store/store-error.ts';
-import { createGcsStore } from './gcs-store.ts';
+import { createGcsStore, gcsObserver } from './gcs-store.ts';
 import { openReadCache } from './read-cache.ts';
 import { buildRouteContext } from './route-context.ts';
 
@@ -105,33 +105,10 @@ export async function createConnector(config: Config, options: ConnectorOptions)
   };
 }
 
-/** The GCS store, its outcomes counted and fed to the readiness health. */
+/** The GCS store, its answers counted and fed to the readiness health; ranges of large downloads yield to request bodies waiting for memory. */
 function gcsStore(config: Config, metrics: ConnectorMetrics, logger: Logger, budget: MemoryBudget, health: BackendHealth): ObjectStore {
-  const store = createGcsStore(config, {
-    onOutcome: (op, outcome, seconds) => {
-      metrics.gcsRequests.inc({ op, outcome });
-      metrics.gcsRequestSeconds.observe({ op, outcome: outcomeClass(outcome) }, seconds);
-      health.note(outcome);
-    },
-    onRetry: (op, error, attempt) => {
-      const reason = error instanceof StoreError ? error.kind : 'unknown';
-      metrics.gcsRetries.inc({ op, reason });
-      // The final failure, if the retries run out, is one WARNING line with the attempts (failure-log.ts).
-      logger.debug(`retrying GCS ${op} after attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}`, { op, reason, attempt });
-    },
-  }, {
-    // Ranges of large downloads yield to request bodies waiting for memory.
+  return createGcsStore(config, gcsObserver(metrics, health, logger), {
     tryReserve: (bytes) => budget.tryReserveInTurn(bytes, 'download'),
     release: (bytes) => { budget.release(bytes, 'download'); },
   });
-  return store;
 }
-
-/** `200` → `2xx`; a transport error code stays `error`. */
-function outcomeClass(outcome: string): string {
-  const first = outcome.charCodeAt(0);
-  // Called for every GCS request: a character test, no regular expression, no new string.
-  return outcome.length === 3 && first >= 0x31 && first <= 0x35 ? OUTCOME_CLASSES[first - 0x31] ?? 'error' : 'error';
-}
-
-const OUTCOME_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;

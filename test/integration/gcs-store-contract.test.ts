@@ -1,6 +1,7 @@
 /** The GCS store on fake-gcs-server held to the ObjectStore contract the in-memory store meets. */
 import { loadConfig } from '../../src/config.ts';
 import { createGcsStore } from '../../src/wiring/gcs-store.ts';
+import { UNOBSERVED } from '../../src/store/gcs/gcs-observer.ts';
 import { objectStoreContract } from '../contract/object-store-contract.ts';
 import { probeQuirks, startEmulator } from '../helpers/emulator.ts';
 
@@ -10,7 +11,7 @@ objectStoreContract('GCS store on fake-gcs-server', async () => {
   await emulator.createBucket(bucket);
   const quirks = await probeQuirks(emulator, bucket);
   const config = { ...loadConfig({ CONNECTOR_SOCKET: '/tmp/contract.sock', STATE_BUCKET: bucket, STORAGE_EMULATOR_HOST: emulator.origin }, 'lww'), gcsTimeoutMs: 5_000 };
-  const store = createGcsStore(config, { onOutcome: () => undefined, onRetry: () => undefined });
+  const store = createGcsStore(config, UNOBSERVED);
   return {
     store,
     urlPrefix: `gs://${bucket}/`,

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
 import { MetadataTokenSource } from '../../src/store/gcs/metadata-token.ts';
 import { GcsHttp } from '../../src/store/gcs/gcs-http.ts';
+import { UNOBSERVED } from '../../src/store/gcs/gcs-observer.ts';
 
 async function standIn(answer: (n: number) => { status: number; flavor: boolean; body: string }): Promise<{ host: string; requests: () => number; close: () => void }> {
   let requests = 0;
@@ -101,7 +102,7 @@ describe('MetadataTokenSource', () => {
       },
       timeoutMs: 2_000,
       connections: 1,
-      onOutcome: () => undefined,
+      observer: UNOBSERVED,
     });
     const call = (): Promise<number> => http.send({ op: 'stat', method: 'GET', path: '/x', signal: new AbortController().signal, context: { target: 'gs://b/x' }, body: null, headers: {} }).then(async (answer) => {
       await answer.dump();

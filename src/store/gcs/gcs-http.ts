@@ -16,6 +16,7 @@ import { finished } from 'node:stream/promises';
 import { Agent as HttpAgent, request as httpRequest } from '../../node-http.ts';
 import type { Credentials } from './credentials.ts';
 import { errorFromStatus, errorFromTransport, gcsErrorDetails, type GcsCallContext } from './gcs-errors.ts';
+import type { GcsObserver } from './gcs-observer.ts';
 import { readToEnd } from '../../read-to-end.ts';
 import { StoreError } from '../store-error.ts';
 
@@ -67,8 +68,8 @@ export interface GcsHttpOptions {
   readonly timeoutMs: number;
   /** Upper bound of open connections to GCS. */
   readonly connections: number;
-  /** Told of every request's outcome (an HTTP status, or an error code) and its seconds until the answer headers. */
-  readonly onOutcome: (op: string, outcome: string, seconds: number) => void;
+  /** Told of every request's outcome and its seconds until the answer headers. */
+  readonly observer: GcsObserver;
 }
 
 export class GcsHttp {
@@ -100,11 +101,11 @@ export class GcsHttp {
     try {
       const response = await this.#exchange(call, headers);
       if (response.statusCode === 401 && authorization !== undefined) this.#options.credentials.refused(authorization);
-      this.#options.onOutcome(call.op, String(response.statusCode), (performance.now() - started) / 1000);
+      this.#options.observer.answered(call.op, String(response.statusCode), (performance.now() - started) / 1000);
       return answerOf(response, call);
     } catch (error) {
       const mapped = errorFromTransport(error, call.context);
-      this.#options.onOutcome(call.op, mapped.kind, (performance.now() - started) / 1000);
+      this.#options.observer.answered(call.op, mapped.kind, (performance.now() - started) / 1000);
       throw mapped;
     }
   }

@@ -17,18 +17,14 @@ import { StoreError } from '../store-error.ts';
 import type { BodyChunk, UploadBody } from '../object-store.ts';
 import { deadlineTimer } from './attempt-timer.ts';
 import type { GcsCallContext } from './gcs-errors.ts';
-import type { GcsAnswer, GcsCall, GcsHttp } from './gcs-http.ts';
+import type { GcsCalls } from './gcs-calls.ts';
+import type { GcsAnswer, GcsCall } from './gcs-http.ts';
 import type { GcsObjectResource } from './object-resource.ts';
-import { withRetries, type RetryPolicy } from './retry.ts';
 
 export interface SessionOptions {
-  readonly http: GcsHttp;
-  readonly retry: RetryPolicy;
-  /** Deadline for opening the session, and for each chunk to reach GCS, its retries included. */
-  readonly timeoutMs: number;
+  /** The bucket's calls; their deadline bounds opening the session, and each chunk reaching GCS, retries included. */
+  readonly calls: GcsCalls;
   readonly context: GcsCallContext;
-  /** Told of every retry and its cause. */
-  readonly onRetry: (error: unknown, attempt: number) => void;
 }
 
 /** The request that opens a session: its path and query (preconditions included) and the object's JSON metadata. */
@@ -82,22 +78,22 @@ async function openSession(options: SessionOptions, start: SessionStart, declare
     'x-upload-content-type': start.contentType,
   };
   if (declaredSize !== undefined) headers['x-upload-content-length'] = String(declaredSize);
-  return withRetries(options.retry, Date.now() + options.timeoutMs, async ({ deadline }) => {
+  return options.calls.retrying('write', options.calls.deadline(), async ({ deadline }) => {
     const timer = deadlineTimer(deadline, options.context.target);
     const call = callOf(options, 'POST', start.path, timer.signal, start.metadataJson, headers);
     try {
-      const answer = await options.http.send(call);
-      if (answer.status !== 200 && answer.status !== 201) await options.http.fail(answer, call);
+      const answer = await options.calls.http.send(call);
+      if (answer.status !== 200 && answer.status !== 201) await options.calls.http.fail(answer, call);
       await answer.dump();
       const location = answer.headers.location;
       if (location === undefined) throw new StoreError('unavailable', `GCS opened an upload session for ${options.context.target} without its URL`);
       // The session URL is on the API host; it goes through the same connection pool.
-      const url = new URL(location, options.http.origin);
+      const url = new URL(location, options.calls.http.origin);
       return `${url.pathname}${url.search}`;
     } finally {
       timer.disarm();
     }
-  }, options.onRetry);
+  });
 }
 
 /** Sends one chunk until GCS has all of it; answers the object when the chunk was the last. */
@@ -106,7 +102,7 @@ async function sendChunk(options: SessionOptions, session: string, declaredSize:
   const total = declaredSize ?? (chunk.last ? end : undefined);
   let from = chunk.offset;
   // A chunk, its retries included, must reach GCS within one deadline.
-  const state = await withRetries<SessionState>(options.retry, Date.now() + options.timeoutMs, async ({ attempt, deadline }) => {
+  const state = await options.calls.retrying<SessionState>('write', options.calls.deadline(), async ({ attempt, deadline }) => {
     if (attempt > 1) {
       // The failed attempt may have delivered part of the chunk, or all of it.
       const status = await sessionStatus(options, session, total, deadline);
@@ -122,7 +118,7 @@ async function sendChunk(options: SessionOptions, session: string, declaredSize:
       if (answer.persisted <= from) throw new StoreError('unavailable', `GCS took none of the bytes from ${from} of ${options.context.target}; resuming`);
       from = Math.min(answer.persisted, end);
     }
-  }, options.onRetry);
+  });
   if ('lost' in state) throw new StoreError('unavailable', `${state.lost} for ${options.context.target}; the upload cannot go on and nothing was stored`);
   if ('resource' in state) {
     if (!chunk.last) throw new StoreError('broken', `GCS finalized ${options.context.target} before its last chunk`);
@@ -142,7 +138,7 @@ async function putRange(options: SessionOptions, session: string, chunk: BodyChu
   const timer = deadlineTimer(deadline, options.context.target);
   const call = callOf(options, 'PUT', session, timer.signal, buffersFrom(chunk.buffers, from - chunk.offset), headers);
   try {
-    return await stateOf(options, await options.http.send(call), call);
+    return await stateOf(options, await options.calls.http.send(call), call);
   } finally {
     timer.disarm();
   }
@@ -153,7 +149,7 @@ async function sessionStatus(options: SessionOptions, session: string, total: nu
   const timer = deadlineTimer(deadline, options.context.target);
   const call = callOf(options, 'PUT', session, timer.signal, null, { 'content-length': '0', 'content-range': `bytes */${total ?? '*'}` });
   try {
-    return await stateOf(options, await options.http.send(call), call);
+    return await stateOf(options, await options.calls.http.send(call), call);
   } finally {
     timer.disarm();
   }
@@ -165,7 +161,7 @@ async function stateOf(options: SessionOptions, answer: GcsAnswer, call: GcsCall
     await answer.dump();
     return { lost: `GCS no longer knows the upload session (HTTP ${answer.status})` };
   }
-  if (answer.status !== 308) return options.http.fail(answer, call);
+  if (answer.status !== 308) return options.calls.http.fail(answer, call);
   await answer.dump();
   const range = /^bytes=0-(\d+)$/.exec(answer.headers.range ?? '');
   return { persisted: range?.[1] === undefined ? 0 : Number(range[1]) + 1 };
@@ -173,9 +169,9 @@ async function stateOf(options: SessionOptions, answer: GcsAnswer, call: GcsCall
 
 /** Tells GCS to drop the session; best effort (an unfinalized session creates nothing anyway). */
 async function cancelSession(options: SessionOptions, session: string): Promise<void> {
-  const timer = deadlineTimer(Date.now() + Math.min(options.timeoutMs, CANCEL_TIMEOUT_MS), options.context.target);
+  const timer = deadlineTimer(Date.now() + Math.min(options.calls.timeoutMs, CANCEL_TIMEOUT_MS), options.context.target);
   try {
-    const answer = await options.http.send(callOf(options, 'DELETE', session, timer.signal, null, { 'content-length': '0' }));
+    const answer = await options.calls.http.send(callOf(options, 'DELETE', session, timer.signal, null, { 'content-length': '0' }));
     await answer.dump();
   } catch {
     // The session expires on its own.
