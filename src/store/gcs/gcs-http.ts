@@ -2,7 +2,7 @@
  * HTTP to the GCS JSON API: one keep-alive agent (node:https, or node:http for an
  * emulator), the credentials' Authorization header on every request, and failures turned
  * into store errors (gcs-errors.ts). Knows nothing of objects or retries;
- * gcs-store.ts composes calls from it.
+ * gcs-calls.ts composes calls from it.
  *
  * Node's own HTTP client rather than undici: undici's import alone costs the process a
  * large share of the pod's memory request for a few microseconds less CPU per request
