@@ -182,7 +182,14 @@ class QueryRun {
         try {
           const bytes = await this.#read(file);
           // Once the query failed, documents still arriving are not parsed: their trees would only be garbage.
-          if (bytes !== undefined && !this.#failed()) this.#consider(index, bytes);
+          if (bytes !== undefined && !this.#failed()) {
+            try {
+              this.#consider(index, bytes);
+            } finally {
+              // The parsed tree is garbage now; a kept row holds only the bytes and its sort values.
+              collectAfterLargeParse(bytes.length);
+            }
+          }
         } finally {
           this.#readingBytes -= cost;
           this.#wakeRoomWaiters();
@@ -256,8 +263,6 @@ class QueryRun {
     } catch {
       this.skipped++;
       return;
-    } finally {
-      collectAfterLargeParse(bytes.length);
     }
     if (!this.#plan.matches(document)) return;
     this.total++;
