@@ -11,7 +11,7 @@
  * it creates the object; preconditions given when the session opened are checked then
  * too. After a transient failure the session is asked how far it got and only the rest
  * is sent. Bytes GCS lost that the connector no longer holds cannot be sent again: the
- * upload then fails with 503 and nothing is stored.
+ * upload then fails (`unavailable`) and nothing is stored.
  */
 import { StoreError } from '../store-error.ts';
 import type { BodyChunk, UploadBody } from '../object-store.ts';
