@@ -61,7 +61,7 @@ export interface Config {
   readonly readStreams: number;
   /** `POST /query`: documents read at once. */
   readonly queryReads: number;
-  /** `POST /query`: larger files are skipped, not read (parsing costs several times their size). */
+  /** `POST /query`: larger files are skipped, not read (what a parse leaves resident grows with the document: docs/memory.md). */
   readonly queryDocumentMaxBytes: number;
   /** `POST /query`: the most one query holds, documents being read and rows kept; lowered to a third of the budget. */
   readonly queryMemoryBytes: number;
@@ -109,7 +109,7 @@ export const FIXED_SETTINGS = Object.freeze({
   readRangeBytes: 3 * MIB,
   readStreams: 4,
   queryReads: 32,
-  queryDocumentMaxBytes: MIB,
+  queryDocumentMaxBytes: 512 * KIB,
   queryMemoryBytes: 8 * MIB,
   casMemoryKeys: undefined,
   shutdownGraceMs: 25_000,

@@ -10,11 +10,15 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startMemoryBackend, type MemoryBackend } from '../../bench/start-memory-backend.ts';
+import { FIXED_SETTINGS } from '../../src/config.ts';
 import { startEmulator, type Emulator } from '../helpers/emulator.ts';
 import { holdThenFinish, inParallel, runImageRow } from '../helpers/image-connector.ts';
 import { request, type Answer } from '../helpers/socket-http.ts';
 
 const bucket = 'hostile-queries';
+/** Documents at the largest size a query parses: the heaviest parse a client can ask for. */
+const BIG_DOCUMENT_BYTES = FIXED_SETTINGS.queryDocumentMaxBytes;
+const BIG_LABEL = `${BIG_DOCUMENT_BYTES / 1024} KiB`;
 let emulator: Emulator;
 let backend: MemoryBackend;
 
@@ -57,7 +61,7 @@ before(async () => {
   await inParallel(1000, 16, (i) => seed(emulator.origin, `long/${'n'.repeat(1000)}-${String(i).padStart(4, '0')}`, 'x'));
   await inParallel(10_001, 32, (i) => seed(backend.origin, `many/${String(i).padStart(5, '0')}.json`, '{}'));
   const item = '{"a":1},';
-  const big = `{"k":[${item.repeat(Math.floor((1024 * 1024 - 16) / item.length))}{"a":1}]}`;
+  const big = `{"k":[${item.repeat(Math.floor((BIG_DOCUMENT_BYTES - 16) / item.length))}{"a":1}]}`;
   for (let i = 0; i < 5; i++) await seed(emulator.origin, `big/${i}.json`, big);
 });
 after(async () => {
@@ -81,18 +85,19 @@ describe('hostile queries and listings', () => {
     });
   });
 
-  it('sorting five 1 MiB documents on a field of many small objects: the sort values are charged, the answer is 413', async () => {
-    await runImageRow({ variant: 'lww', origin: emulator.origin, bucket, check: 'query sorting 1 MiB documents on a field of small objects' }, async (connector) => {
+  it(`sorting five documents of the largest size a query parses (${BIG_LABEL}) on a field of many small objects: the sort values are charged, the answer is 413`, async () => {
+    await runImageRow({ variant: 'lww', origin: emulator.origin, bucket, check: 'query sorting documents of the largest size on a field of small objects' }, async (connector) => {
       const statuses: number[] = [];
       await inParallel(4, 4, async () => {
         const answer = await query(connector.socketPath, { prefix: 'big/', sort: ['k'] });
         statuses.push(answer.status);
         if (answer.status === 413) assert.match(answer.text(), /sort on smaller fields/);
+        else assert.equal(answer.headers['x-query-skipped'], undefined, 'documents at the cap are read, not skipped');
       });
       assertOnly(statuses, [200, 413, 503]);
       assert.ok(statuses.includes(413), 'the sort values do not fit a query\'s memory');
       const limited = await query(connector.socketPath, { prefix: 'big/', sort: ['k'], limit: 1 });
-      return { documents: 5, document_bytes: 1024 * 1024, queries: 4, answers: byStatus(statuses), limit_1: limited.status };
+      return { documents: 5, document_bytes: BIG_DOCUMENT_BYTES, queries: 4, answers: byStatus(statuses), limit_1: limited.status };
     });
   });
 
