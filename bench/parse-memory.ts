@@ -9,10 +9,10 @@
  *
  *   npm run bench:parse-memory [-- --runs 5] [-- --skip-build]
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FIXED_SETTINGS } from '../src/config.ts';
 import { startConnector } from '../test/helpers/connector.ts';
+import { memoryMiB } from '../test/helpers/proc.ts';
 import { request } from '../test/helpers/socket-http.ts';
 import { buildDist, DIST_ARGS, TUNED_DIST_ARGS } from './dist.ts';
 import { startMemoryBackend } from './start-memory-backend.ts';
@@ -27,11 +27,6 @@ const MIB = 1024 * 1024;
 function documentOf(bytes: number): string {
   const item = '{"a":1},';
   return `{"k":[${item.repeat(Math.floor((bytes - 16) / item.length))}{"a":1}]}`;
-}
-
-function residentMiB(pid: number): number {
-  const kib = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return Math.round(kib / 102.4) / 10;
 }
 
 if (!args['skip-build']) buildDist();
@@ -58,7 +53,7 @@ try {
           ? { emulatorOrigin: backend.origin, bucket: BUCKET, variant: 'lww', args: TUNED_DIST_ARGS, settings: { queryDocumentMaxBytes: MIB } }
           : { emulatorOrigin: backend.origin, bucket: BUCKET, variant: 'lww', args: DIST_ARGS });
         try {
-          idle = residentMiB(connector.process.pid ?? 0);
+          idle = memoryMiB(connector.process.pid ?? 0, 'VmRSS');
           const answers = await Promise.all(Array.from({ length: queries }, () =>
             request(connector.socketPath, '/query', { method: 'POST', body: JSON.stringify({ prefix, sort: ['k'] }), headers: { 'content-type': 'application/json' } })));
           statuses = [...new Set(answers.map((answer) => answer.status))].join('/');

@@ -36,8 +36,8 @@ export class ConnectorError extends Error {
  * answer, nothing is wrong with the connector, and the request was not malformed.
  */
 export class ClientAbortedError extends ConnectorError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('client_aborted', message, options);
+  constructor(message: string) {
+    super('client_aborted', message);
   }
 }
 
@@ -50,8 +50,8 @@ export class BadRequestError extends ConnectorError {
 
 /** An xattr name this connector does not know. */
 export class UnsupportedAttributeError extends ConnectorError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('unsupported_attribute', message, options);
+  constructor(message: string) {
+    super('unsupported_attribute', message);
   }
 }
 
@@ -71,8 +71,8 @@ export class KeyNotFoundError extends ConnectorError {
 
 /** No such route. */
 export class RouteNotFoundError extends ConnectorError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('not_found', message, options);
+  constructor(message: string) {
+    super('not_found', message);
   }
 }
 

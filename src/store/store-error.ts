@@ -59,11 +59,6 @@ export class StoreError extends Error {
     this.backend = options.backend;
   }
 
-  /** True when another attempt may succeed. */
-  get transient(): boolean {
-    return this.kind === 'unavailable' || this.kind === 'timeout';
-  }
-
   /** The same failure, saying it took `attempts` attempts (when a backend caused it). */
   afterAttempts(attempts: number): StoreError {
     if (this.backend === undefined) return this;
@@ -80,5 +75,5 @@ export function isStoreError(error: unknown, ...kinds: readonly StoreErrorKind[]
 
 /** True for failures worth another attempt: the backend may answer differently next time. */
 export function isTransient(error: unknown): boolean {
-  return error instanceof StoreError && error.transient;
+  return error instanceof StoreError && (error.kind === 'unavailable' || error.kind === 'timeout');
 }

@@ -32,7 +32,6 @@ export function createGcsStore(config: Config, observer: GcsObserver, rangeMemor
     signingOrigin: origin,
     timeoutMs: config.gcsTimeoutMs,
     retry: { maxAttempts: config.gcsMaxAttempts, baseDelayMs: 100, maxDelayMs: 5_000 },
-    observer,
     ranges: rangeMemory === undefined ? undefined : { rangeBytes: config.readRangeBytes, streams: config.readStreams, memory: rangeMemory },
   });
 }

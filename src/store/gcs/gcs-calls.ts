@@ -6,7 +6,6 @@
 import { deadlineTimer } from './attempt-timer.ts';
 import type { GcsCallContext } from './gcs-errors.ts';
 import type { GcsCall, GcsHttp } from './gcs-http.ts';
-import type { GcsObserver } from './gcs-observer.ts';
 import { OBJECT_FIELDS, type GcsObjectResource } from './object-resource.ts';
 import { withRetries, type AttemptInfo, type RetryPolicy } from './retry.ts';
 import { encodeRfc3986 } from './url-signer.ts';
@@ -17,7 +16,6 @@ export interface GcsCallsOptions {
   /** Deadline of one call, its retries included. */
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;
-  readonly observer: GcsObserver;
 }
 
 export class GcsCalls {
@@ -27,7 +25,6 @@ export class GcsCalls {
   readonly retry: RetryPolicy;
   /** `/storage/v1/b/<bucket>`. */
   readonly bucketPath: string;
-  readonly #observer: GcsObserver;
 
   constructor(options: GcsCallsOptions) {
     this.bucket = options.bucket;
@@ -35,7 +32,6 @@ export class GcsCalls {
     this.timeoutMs = options.timeoutMs;
     this.retry = options.retry;
     this.bucketPath = `/storage/v1/b/${encodeRfc3986(options.bucket)}`;
-    this.#observer = options.observer;
   }
 
   objectUrl(name: string): string {
@@ -58,14 +54,14 @@ export class GcsCalls {
   /** Runs `attempt` with retries until `deadline`; every retry is observed, and told to `noteRetry`. */
   retrying<T>(op: string, deadline: number, attempt: (info: AttemptInfo) => Promise<T>, noteRetry?: () => void): Promise<T> {
     return withRetries(this.retry, deadline, attempt, (error, failedAttempt) => {
-      this.#observer.retried(op, error, failedAttempt);
+      this.http.observer.retried(op, error, failedAttempt);
       noteRetry?.();
     });
   }
 
   /** Tells the observer of a retry made outside `retrying` (a resumed download). */
   retried(op: string, error: unknown, attempt: number): void {
-    this.#observer.retried(op, error, attempt);
+    this.http.observer.retried(op, error, attempt);
   }
 
   /** A call that answers JSON, each attempt within the call's deadline. */

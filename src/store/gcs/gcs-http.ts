@@ -68,12 +68,14 @@ export interface GcsHttpOptions {
   readonly timeoutMs: number;
   /** Upper bound of open connections to GCS. */
   readonly connections: number;
-  /** Told of every request's outcome and its seconds until the answer headers. */
+  /** Told of every request's outcome and its seconds until the answer headers, and (through gcs-calls.ts) of every retry. */
   readonly observer: GcsObserver;
 }
 
 export class GcsHttp {
   readonly origin: string;
+  /** Told of every request's outcome here, and of every retry by the calls built on this client. */
+  readonly observer: GcsObserver;
   readonly #options: GcsHttpOptions;
   readonly #agent: HttpAgent;
   readonly #request: typeof httpRequest;
@@ -82,6 +84,7 @@ export class GcsHttp {
 
   constructor(options: GcsHttpOptions) {
     this.origin = options.origin;
+    this.observer = options.observer;
     this.#options = options;
     const url = new URL(options.origin);
     const secure = url.protocol === 'https:';
@@ -101,11 +104,11 @@ export class GcsHttp {
     try {
       const response = await this.#exchange(call, headers);
       if (response.statusCode === 401 && authorization !== undefined) this.#options.credentials.refused(authorization);
-      this.#options.observer.answered(call.op, String(response.statusCode), (performance.now() - started) / 1000);
+      this.observer.answered(call.op, String(response.statusCode), (performance.now() - started) / 1000);
       return answerOf(response, call);
     } catch (error) {
       const mapped = errorFromTransport(error, call.context);
-      this.#options.observer.answered(call.op, mapped.kind, (performance.now() - started) / 1000);
+      this.observer.answered(call.op, mapped.kind, (performance.now() - started) / 1000);
       throw mapped;
     }
   }

@@ -18,7 +18,6 @@ import { deadlineTimer } from './attempt-timer.ts';
 import type { BlobSigner } from './credentials.ts';
 import { GcsCalls } from './gcs-calls.ts';
 import { AnswerTooLargeError, type GcsHttp } from './gcs-http.ts';
-import type { GcsObserver } from './gcs-observer.ts';
 import { GcsDownloads, type RangeSettings } from './download.ts';
 import { attributesOf, OBJECT_FIELDS, type GcsObjectResource } from './object-resource.ts';
 import type { RetryPolicy } from './retry.ts';
@@ -35,8 +34,6 @@ export interface GcsStoreOptions {
   readonly retry: RetryPolicy;
   /** Large downloads in parallel ranges (ranged-download.ts); undefined reads every object as one stream. */
   readonly ranges?: RangeSettings | undefined;
-  /** Told of every retry (GcsHttp is told of every answer). */
-  readonly observer: GcsObserver;
 }
 
 export class GcsObjectStore implements ObjectStore {
